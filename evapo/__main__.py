@@ -1,0 +1,3 @@
+from evapo.cli import main
+
+main()

@@ -1,0 +1,121 @@
+"""One settings object, read from ``EVAPO_*`` environment variables and validated at start."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Real hosts of every upstream API; ``EVAPO_UPSTREAM_URL`` maps ``https://{host}{path}`` to
+#: ``{EVAPO_UPSTREAM_URL}/{host}{path}``.
+UPSTREAM_HOSTS: dict[str, str] = {
+    "nasa_power": "power.larc.nasa.gov",
+    "openmeteo_archive": "archive-api.open-meteo.com",
+    "openmeteo_forecast": "api.open-meteo.com",
+    "openmeteo_elevation": "api.open-meteo.com",
+    "met_norway": "api.met.no",
+    "nws": "api.weather.gov",
+}
+
+
+class Settings(BaseSettings):
+    """Every setting of the product. Unsafe or malformed values are refused at start."""
+
+    model_config = SettingsConfigDict(env_prefix="EVAPO_", env_file=".env", extra="ignore")
+
+    mode: Literal["embedded", "distributed"] = "embedded"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+
+    database_url: str = "sqlite+aiosqlite:///./evapo.db"
+    """SQLAlchemy async URL: ``sqlite+aiosqlite:///path`` or ``postgresql+psycopg://...``."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    broker_url: str = "redis://127.0.0.1:6379/1"
+    """Celery broker (``redis://`` or ``amqp://``), distributed mode only."""
+
+    # Upstream APIs.
+    upstream_url: str | None = None
+    """Send every upstream request to ``{upstream_url}/{real host}{real path}`` (fake APIs)."""
+    nasa_power_url: str = "https://power.larc.nasa.gov"
+    openmeteo_archive_url: str = "https://archive-api.open-meteo.com"
+    openmeteo_forecast_url: str = "https://api.open-meteo.com"
+    openmeteo_elevation_url: str = "https://api.open-meteo.com"
+    met_norway_url: str = "https://api.met.no"
+    nws_url: str = "https://api.weather.gov"
+    user_agent: str = "evapo/0.1 (+https://github.com/evapo/evapo)"
+    upstream_timeout_s: float = Field(20.0, gt=0, le=300)
+    upstream_retries: int = Field(3, ge=0, le=10)
+
+    # Jobs.
+    job_deadline_s: float = Field(300.0, gt=0, le=24 * 3600)
+    max_concurrent_jobs: int = Field(8, ge=1, le=1024)
+    max_span_days: int = Field(366 * 31, ge=1)
+    calibration_path: Path | None = None
+    """Calibration artefact; the packaged default is used when unset."""
+
+    # Web.
+    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @field_validator(
+        "nasa_power_url",
+        "openmeteo_archive_url",
+        "openmeteo_forecast_url",
+        "openmeteo_elevation_url",
+        "met_norway_url",
+        "nws_url",
+        "upstream_url",
+    )
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"must be an http(s) URL with a host, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+psycopg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+psycopg://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(f"must be a redis:// URL, got {value!r}")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("redis", "rediss", "amqp", "amqps", "pyamqp"):
+            raise ValueError(f"must be a redis:// or amqp:// URL, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _distributed_needs_server_db(self) -> Settings:
+        if self.mode == "distributed" and self.database_url.startswith("sqlite"):
+            raise ValueError("database_url: distributed mode needs PostgreSQL, not SQLite")
+        return self
+
+    def api_base(self, api: str) -> str:
+        """Base URL of one upstream API (``api`` is a key of :data:`UPSTREAM_HOSTS`)."""
+        if self.upstream_url:
+            return f"{self.upstream_url}/{UPSTREAM_HOSTS[api]}"
+        return str(getattr(self, f"{api}_url"))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return Settings()

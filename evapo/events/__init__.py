@@ -1,0 +1,1 @@
+"""Job progress events: typed messages and an append-only, replayable log per job."""

@@ -1,0 +1,1 @@
+"""Job runners: where a submitted job's pipeline executes."""

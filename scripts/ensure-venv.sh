@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Create .venv (Python 3.11) and install Evapo with its development extras.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip uv
+.venv/bin/uv pip install --quiet --python .venv/bin/python -e '.[dev]'

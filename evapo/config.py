@@ -58,10 +58,24 @@ class Settings(BaseSettings):
     max_span_days: int = Field(366 * 31, ge=1)
     calibration_path: Path | None = None
     """Calibration artefact; the packaged default is used when unset."""
+    ws_heartbeat_s: float = Field(15.0, gt=0, le=3600)
+    """Seconds without an event before a WebSocket sends HEARTBEAT."""
+    cancel_poll_s: float = Field(0.5, gt=0, le=60)
+    """How often a running job re-reads its cancel flag from the store [s]."""
+    event_retention_jobs: int = Field(10_000, ge=10)
+    """Embedded event log: jobs whose events are kept in memory (oldest finished dropped first)."""
 
     # Web.
     tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     cors_origins: list[str] = Field(default_factory=list)
+
+    # Distributed mode (Celery workers, Redis Streams).
+    job_max_attempts: int = Field(3, ge=1, le=20)
+    """Deliveries of one job before a worker gives up on it (its workers kept dying)."""
+    stale_job_grace_s: float = Field(120.0, ge=1, le=24 * 3600)
+    """A job still running this long [s] after its deadline lost its worker and is failed."""
+    worker_metrics_port: int | None = Field(None, ge=1, le=65535)
+    """``evapo worker`` serves Prometheus metrics of all its processes on this port when set."""
 
     @field_validator(
         "nasa_power_url",

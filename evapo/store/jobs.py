@@ -1,0 +1,360 @@
+"""Job records, their specs and their daily result rows (SQLite or PostgreSQL via SQLAlchemy)."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Mapped, mapped_column
+
+from evapo.store.db import Base, make_sessionmaker
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class JobStatus(StrEnum):
+    """Lifecycle of a job; the last four are final."""
+
+    QUEUED = "queued"
+    """Stored and handed to the runner; not started yet."""
+    RUNNING = "running"
+    """A runner is executing the pipeline."""
+    SUCCEEDED = "succeeded"
+    """Finished; the daily result rows are stored."""
+    FAILED = "failed"
+    """Ended with an error (no usable source, internal error, or the process died)."""
+    TIMED_OUT = "timed_out"
+    """Passed its deadline (``Settings.job_deadline_s``)."""
+    CANCELLED = "cancelled"
+    """Stopped at the user's request (``DELETE /api/v1/jobs/{id}``)."""
+
+    @property
+    def final(self) -> bool:
+        """True for succeeded, failed, timed_out and cancelled."""
+        return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+def _iso_date(value: object) -> object:
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError(f"must be a date written YYYY-MM-DD, got {value!r}")
+    if isinstance(value, int | float):
+        raise ValueError("must be a date written YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
+class JobSpec(BaseModel):
+    """What a job computes: a point and a date range (modes follow from the dates)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lat: float = Field(ge=-90, le=90, description="Latitude [deg], south negative.")
+    lon: float = Field(ge=-180, le=180, description="Longitude [deg], west negative.")
+    start: IsoDate = Field(description="First day, YYYY-MM-DD.")
+    end: IsoDate = Field(description="Last day (inclusive), YYYY-MM-DD.")
+    sources: list[str] | None = Field(
+        None, description="Sources to use (default: every source that can serve the days)."
+    )
+    elevation: float | None = Field(
+        None, ge=-500, le=9000, description="Elevation [m]; looked up when omitted."
+    )
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        from evapo.sources import SOURCE_NAMES
+
+        unknown = [name for name in value if name not in SOURCE_NAMES]
+        if unknown:
+            raise ValueError(f"unknown source(s) {unknown}; known: {list(SOURCE_NAMES)}")
+        if not value:
+            raise ValueError("must name at least one source, or be omitted")
+        return list(dict.fromkeys(value))
+
+
+class JobRow(Base):
+    """One submitted job."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class JobResultRow(Base):
+    """One day of a job's result: ET0 with its band, plus the whole row (weather, provenance)."""
+
+    __tablename__ = "job_results"
+
+    job_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    eto_mm: Mapped[float | None] = mapped_column(Float)
+    eto_lo_mm: Mapped[float | None] = mapped_column(Float)
+    eto_hi_mm: Mapped[float | None] = mapped_column(Float)
+    flags: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A job as read from the store."""
+
+    id: str
+    status: JobStatus
+    spec: JobSpec
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    attempts: int
+    cancel_requested: bool
+    error_code: str | None
+    message: str | None
+    summary: dict[str, Any] | None
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _record(row: JobRow) -> JobRecord:
+    created = _utc(row.created_at)
+    assert created is not None
+    return JobRecord(
+        id=row.id,
+        status=JobStatus(row.status),
+        spec=JobSpec.model_validate(row.spec),
+        created_at=created,
+        started_at=_utc(row.started_at),
+        finished_at=_utc(row.finished_at),
+        attempts=row.attempts,
+        cancel_requested=row.cancel_requested,
+        error_code=row.error_code,
+        message=row.message,
+        summary=row.summary,
+    )
+
+
+def json_safe(value: Any) -> Any:
+    """Replace NaN/inf floats (not valid JSON, refused by PostgreSQL) by None, recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        return json_safe(value.item())
+    return value
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+_OPEN = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+
+
+class JobStore:
+    """Repository of jobs and results. Every write is one short transaction."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._session = make_sessionmaker(engine)
+
+    async def init(self, *, create_tables: bool = True) -> None:
+        """Create the job tables if missing (embedded mode; distributed mode runs migrations)."""
+        if create_tables:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(
+                    Base.metadata.create_all,
+                    tables=[JobRow.__table__, JobResultRow.__table__],  # type: ignore[list-item]
+                )
+
+    async def create(self, job_id: str, spec: JobSpec) -> JobRecord:
+        """Store a new queued job."""
+        row = JobRow(
+            id=job_id,
+            status=JobStatus.QUEUED.value,
+            spec=spec.model_dump(mode="json"),
+            created_at=_now(),
+            attempts=0,
+            cancel_requested=False,
+        )
+        async with self._session() as session, session.begin():
+            session.add(row)
+        return _record(row)
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        """The job, or None when unknown."""
+        async with self._session() as session:
+            row = await session.get(JobRow, job_id)
+            return None if row is None else _record(row)
+
+    async def list_recent(self, limit: int = 20) -> list[JobRecord]:
+        """The newest jobs first."""
+        query = select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id).limit(limit)
+        async with self._session() as session:
+            return [_record(row) for row in (await session.scalars(query)).all()]
+
+    async def count_by_status(self) -> dict[JobStatus, int]:
+        """How many jobs are in each status (every status present, zero when none)."""
+        query = select(JobRow.status, func.count()).group_by(JobRow.status)
+        async with self._session() as session:
+            found = {JobStatus(s): int(n) for s, n in (await session.execute(query)).all()}
+        return {status: found.get(status, 0) for status in JobStatus}
+
+    async def claim(self, job_id: str) -> JobRecord | None:
+        """Mark a queued (or redelivered running) job running; None when it is already final."""
+        query = (
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.status.in_(_OPEN))
+            .values(
+                status=JobStatus.RUNNING.value,
+                started_at=_now(),
+                attempts=JobRow.attempts + 1,
+            )
+        )
+        async with self._session() as session, session.begin():
+            claimed = (await session.execute(query)).rowcount
+        return await self.get(job_id) if claimed else None
+
+    async def finish(
+        self,
+        job_id: str,
+        status: JobStatus,
+        *,
+        error_code: str | None = None,
+        message: str | None = None,
+    ) -> bool:
+        """Set a final status on an open job; False when it was already final."""
+        if not status.final or status is JobStatus.SUCCEEDED:
+            raise ValueError(f"finish() sets failed/timed_out/cancelled, not {status}")
+        query = (
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.status.in_(_OPEN))
+            .values(status=status.value, finished_at=_now(), error_code=error_code, message=message)
+        )
+        async with self._session() as session, session.begin():
+            return bool((await session.execute(query)).rowcount)
+
+    async def store_result(
+        self, job_id: str, rows: list[dict[str, Any]], summary: dict[str, Any]
+    ) -> bool:
+        """Replace the job's result rows and mark it succeeded, in one transaction.
+
+        Returns False (and stores nothing) when the job is no longer open, so a redelivered job
+        never duplicates or overwrites a final result.
+        """
+        values = [
+            {
+                "job_id": job_id,
+                "day": date.fromisoformat(row["date"]),
+                "eto_mm": row.get("eto_mm"),
+                "eto_lo_mm": row.get("eto_lo_mm"),
+                "eto_hi_mm": row.get("eto_hi_mm"),
+                "flags": row.get("flags") or "",
+                "data": row,
+            }
+            for row in (json_safe(r) for r in rows)
+        ]
+        mark = (
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.status.in_(_OPEN))
+            .values(
+                status=JobStatus.SUCCEEDED.value,
+                finished_at=_now(),
+                summary=json_safe(summary),
+                error_code=None,
+                message=None,
+            )
+        )
+        async with self._session() as session, session.begin():
+            if not (await session.execute(mark)).rowcount:
+                return False
+            await session.execute(delete(JobResultRow).where(JobResultRow.job_id == job_id))
+            if values:
+                await session.execute(insert(JobResultRow), values)
+        return True
+
+    async def result_rows(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's daily rows in date order (empty when none stored)."""
+        query = (
+            select(JobResultRow.data)
+            .where(JobResultRow.job_id == job_id)
+            .order_by(JobResultRow.day)
+        )
+        async with self._session() as session:
+            return list((await session.scalars(query)).all())
+
+    async def request_cancel(self, job_id: str) -> JobRecord | None:
+        """Set the cancel flag of an open job; returns the job (None when unknown)."""
+        query = (
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.status.in_(_OPEN))
+            .values(cancel_requested=True)
+        )
+        async with self._session() as session, session.begin():
+            await session.execute(query)
+        return await self.get(job_id)
+
+    async def is_cancel_requested(self, job_id: str) -> bool:
+        """True when DELETE asked this job to stop."""
+        query = select(JobRow.cancel_requested).where(JobRow.id == job_id)
+        async with self._session() as session:
+            return bool(await session.scalar(query))
+
+    async def open_jobs(self) -> list[str]:
+        """Ids of jobs still queued or running."""
+        query = select(JobRow.id).where(JobRow.status.in_(_OPEN)).order_by(JobRow.created_at)
+        async with self._session() as session:
+            return list((await session.scalars(query)).all())
+
+    async def ping(self) -> bool:
+        """True when the database answers."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except (OSError, SQLAlchemyError):
+            return False
+        return True

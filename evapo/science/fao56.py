@@ -33,13 +33,14 @@ def _f(x: ArrayLike) -> FloatArray:
 # --- Atmospheric parameters -------------------------------------------------------------------
 
 
-def atmospheric_pressure(elevation_m: ArrayLike) -> FloatArray:
+def atmospheric_pressure(elevation_m: ArrayLike, *, exponent: float = 5.26) -> FloatArray:
     """Atmospheric pressure from elevation (Eq. 7) [kPa].
 
-    ``P = 101.3 ((293 - 0.0065 z) / 293) ** 5.26`` with ``elevation_m`` z [m].
+    ``P = 101.3 ((293 - 0.0065 z) / 293) ** 5.26`` with ``elevation_m`` z [m]; ``exponent`` [-]
+    lets ASCE-EWRI variants use g / (R lapse) = 5.2553 instead of the rounded 5.26.
     """
     z = _f(elevation_m)
-    return _f(101.3 * ((293.0 - 0.0065 * z) / 293.0) ** 5.26)
+    return _f(101.3 * ((293.0 - 0.0065 * z) / 293.0) ** exponent)
 
 
 def psychrometric_constant(pressure_kpa: ArrayLike) -> FloatArray:
@@ -173,21 +174,28 @@ def sunset_hour_angle(lat_rad: ArrayLike, decl: ArrayLike) -> FloatArray:
     return _f(np.arccos(np.clip(-np.tan(_f(lat_rad)) * np.tan(_f(decl)), -1.0, 1.0)))
 
 
-def extraterrestrial_radiation_daily(lat_rad: ArrayLike, doy: ArrayLike) -> FloatArray:
+def extraterrestrial_radiation_daily(
+    lat_rad: ArrayLike,
+    doy: ArrayLike,
+    *,
+    decl: ArrayLike | None = None,
+    solar_constant: float = SOLAR_CONSTANT,
+) -> FloatArray:
     """Daily extraterrestrial radiation (Eq. 21) [MJ m-2 day-1].
 
     ``Ra = 24 60 / pi Gsc dr (ws sin(phi) sin(d) + cos(phi) cos(d) sin(ws))`` with
-    ``lat_rad`` phi [rad] and ``doy`` [1-366]; dr, d, ws from Eq. 23, 24, 25.
+    ``lat_rad`` phi [rad] and ``doy`` [1-366]; dr, d, ws from Eq. 23, 24, 25. ``decl`` d [rad]
+    (default Eq. 24) and ``solar_constant`` Gsc [MJ m-2 min-1] serve ASCE-EWRI variants.
     """
     phi = _f(lat_rad)
     dr = inverse_relative_distance(doy)
-    decl = solar_declination(doy)
+    decl = solar_declination(doy) if decl is None else _f(decl)
     ws = sunset_hour_angle(phi, decl)
     return _f(
         24.0
         * 60.0
         / np.pi
-        * SOLAR_CONSTANT
+        * solar_constant
         * dr
         * (ws * np.sin(phi) * np.sin(decl) + np.cos(phi) * np.cos(decl) * np.sin(ws))
     )
@@ -225,17 +233,20 @@ def extraterrestrial_radiation_hourly(
     lon_west_deg: ArrayLike,
     lz_west_deg: ArrayLike,
     period_h: float = 1.0,
+    decl: ArrayLike | None = None,
+    solar_constant: float = SOLAR_CONSTANT,
 ) -> FloatArray:
     """Extraterrestrial radiation of an hourly or shorter period (Eq. 28-33) [MJ m-2 period-1].
 
     ``Ra = 12 60 / pi Gsc dr ((w2 - w1) sin(phi) sin(d) + cos(phi) cos(d) (sin(w2) - sin(w1)))``
     with ``w1 = w - pi t1 / 24`` (Eq. 29) and ``w2 = w + pi t1 / 24`` (Eq. 30), t1 = ``period_h``
     [hour], w the solar time angle (Eq. 31). w1 and w2 are limited to [-ws, ws] so that Ra is
-    zero while the sun is below the horizon.
+    zero while the sun is below the horizon. ``decl`` d [rad] (default Eq. 24) and
+    ``solar_constant`` Gsc [MJ m-2 min-1] serve ASCE-EWRI variants.
     """
     phi = _f(lat_rad)
     dr = inverse_relative_distance(doy)
-    decl = solar_declination(doy)
+    decl = solar_declination(doy) if decl is None else _f(decl)
     ws = sunset_hour_angle(phi, decl)
     w = solar_time_angle(t_mid_h, lon_west_deg, lz_west_deg, doy)
     half = np.pi * period_h / 24.0
@@ -245,7 +256,7 @@ def extraterrestrial_radiation_hourly(
         12.0
         * 60.0
         / np.pi
-        * SOLAR_CONSTANT
+        * solar_constant
         * dr
         * (
             (w2 - w1) * np.sin(phi) * np.sin(decl)
@@ -294,45 +305,58 @@ def net_shortwave_radiation(rs: ArrayLike, albedo: float = ALBEDO_GRASS) -> Floa
     return _f((1.0 - albedo) * _f(rs))
 
 
-def relative_shortwave_radiation(rs: ArrayLike, rso: ArrayLike) -> FloatArray:
-    """Relative shortwave radiation Rs/Rso as used in Eq. 39, limited to <= 1.0 [-]."""
-    return _f(np.minimum(_f(rs) / _f(rso), 1.0))
+def relative_shortwave_radiation(
+    rs: ArrayLike, rso: ArrayLike, *, lower: float | None = None
+) -> FloatArray:
+    """Relative shortwave radiation Rs/Rso as used in Eq. 39, limited to <= 1.0 [-].
+
+    ``lower`` [-] adds a lower limit (ASCE-EWRI 2005 Eq. 18 uses 0.3); FAO-56 has none.
+    """
+    ratio = np.minimum(_f(rs) / _f(rso), 1.0)
+    return _f(ratio if lower is None else np.maximum(ratio, lower))
 
 
 def net_longwave_radiation(
-    tmax_c: ArrayLike, tmin_c: ArrayLike, ea: ArrayLike, rs: ArrayLike, rso: ArrayLike
+    tmax_c: ArrayLike,
+    tmin_c: ArrayLike,
+    ea: ArrayLike,
+    rs: ArrayLike,
+    rso: ArrayLike,
+    *,
+    sigma: float = STEFAN_BOLTZMANN_DAY,
+    rs_rso_min: float | None = None,
 ) -> FloatArray:
     """Net outgoing longwave radiation of a day (Eq. 39) [MJ m-2 day-1].
 
     ``Rnl = sigma (Tmax,K^4 + Tmin,K^4) / 2 (0.34 - 0.14 sqrt(ea)) (1.35 Rs/Rso - 0.35)`` with
     temperatures [degC] (K = degC + 273.16), ``ea`` [kPa], ``rs`` and ``rso``
-    [MJ m-2 day-1]; Rs/Rso is limited to <= 1.0.
+    [MJ m-2 day-1]; Rs/Rso is limited to <= 1.0 (and to >= ``rs_rso_min`` if given).
+    ``sigma`` [MJ K-4 m-2 day-1] and ``rs_rso_min`` serve ASCE-EWRI (4.901e-9, 0.3).
     """
     tx = _f(tmax_c) + KELVIN_RNL
     tn = _f(tmin_c) + KELVIN_RNL
-    ratio = relative_shortwave_radiation(rs, rso)
+    ratio = relative_shortwave_radiation(rs, rso, lower=rs_rso_min)
     return _f(
-        STEFAN_BOLTZMANN_DAY
-        * (tx**4 + tn**4)
-        / 2.0
-        * (0.34 - 0.14 * np.sqrt(_f(ea)))
-        * (1.35 * ratio - 0.35)
+        sigma * (tx**4 + tn**4) / 2.0 * (0.34 - 0.14 * np.sqrt(_f(ea))) * (1.35 * ratio - 0.35)
     )
 
 
 def net_longwave_radiation_hourly(
-    t_c: ArrayLike, ea: ArrayLike, rs_over_rso: ArrayLike
+    t_c: ArrayLike,
+    ea: ArrayLike,
+    rs_over_rso: ArrayLike,
+    *,
+    sigma: float = STEFAN_BOLTZMANN_HOUR,
 ) -> FloatArray:
     """Net outgoing longwave radiation of an hour (Eq. 39, hourly form) [MJ m-2 h-1].
 
     ``Rnl = sigma_h T_K^4 (0.34 - 0.14 sqrt(ea)) (1.35 Rs/Rso - 0.35)`` with ``t_c`` [degC],
-    ``ea`` [kPa] and ``rs_over_rso`` [-] (at night, the ratio of a period before sunset).
+    ``ea`` [kPa] and ``rs_over_rso`` [-] (at night, the ratio of a period before sunset);
+    ``sigma`` sigma_h [MJ K-4 m-2 h-1] (ASCE-EWRI 2005 Eq. 44 uses 2.042e-10).
     """
     tk = _f(t_c) + KELVIN_RNL
     ratio = np.minimum(_f(rs_over_rso), 1.0)
-    return _f(
-        STEFAN_BOLTZMANN_HOUR * tk**4 * (0.34 - 0.14 * np.sqrt(_f(ea))) * (1.35 * ratio - 0.35)
-    )
+    return _f(sigma * tk**4 * (0.34 - 0.14 * np.sqrt(_f(ea))) * (1.35 * ratio - 0.35))
 
 
 def net_radiation(rns: ArrayLike, rnl: ArrayLike) -> FloatArray:
@@ -413,18 +437,21 @@ def penman_monteith_daily(
     gamma: ArrayLike,
     rn: ArrayLike,
     g: ArrayLike = 0.0,
+    cn: float = 900.0,
+    cd: ArrayLike = 0.34,
 ) -> FloatArray:
     """FAO Penman-Monteith grass reference evapotranspiration (Eq. 6) [mm day-1].
 
     ``ET0 = (0.408 D (Rn - G) + g 900 / (T + 273) u2 (es - ea)) / (D + g (1 + 0.34 u2))`` with
     ``t_c`` T [degC], ``u2`` [m s-1], ``es``, ``ea`` [kPa], ``delta`` D and ``gamma`` g
-    [kPa degC-1], ``rn`` and ``g`` [MJ m-2 day-1].
+    [kPa degC-1], ``rn`` and ``g`` [MJ m-2 day-1]. ``cn`` (900) and ``cd`` (0.34) are the
+    ASCE-EWRI 2005 Table 1 constants Cn [K mm s3 Mg-1 day-1] and Cd [s m-1].
     """
     d = _f(delta)
     gm = _f(gamma)
     w = _f(u2)
-    num = MJ_TO_MM * d * (_f(rn) - _f(g)) + gm * 900.0 / (_f(t_c) + 273.0) * w * (_f(es) - _f(ea))
-    return _f(num / (d + gm * (1.0 + 0.34 * w)))
+    num = MJ_TO_MM * d * (_f(rn) - _f(g)) + gm * cn / (_f(t_c) + 273.0) * w * (_f(es) - _f(ea))
+    return _f(num / (d + gm * (1.0 + _f(cd) * w)))
 
 
 def penman_monteith_hourly(
@@ -436,17 +463,20 @@ def penman_monteith_hourly(
     gamma: ArrayLike,
     rn: ArrayLike,
     g: ArrayLike,
+    cn: float = 37.0,
+    cd: ArrayLike = 0.34,
 ) -> FloatArray:
     """FAO Penman-Monteith for hourly periods (Eq. 53) [mm h-1].
 
     ``ET0 = (0.408 D (Rn - G) + g 37 / (T + 273) u2 (e0(T) - ea)) / (D + g (1 + 0.34 u2))`` with
     the hourly mean ``t_c`` T [degC], ``u2`` [m s-1], ``ea`` [kPa], ``delta`` and ``gamma``
-    [kPa degC-1], ``rn`` and ``g`` [MJ m-2 h-1].
+    [kPa degC-1], ``rn`` and ``g`` [MJ m-2 h-1]. ``cn`` (37) and ``cd`` (0.34, scalar or per
+    hour) are the ASCE-EWRI 2005 Table 1 constants Cn [K mm s3 Mg-1 h-1] and Cd [s m-1].
     """
     t = _f(t_c)
     d = _f(delta)
     gm = _f(gamma)
     w = _f(u2)
     vpd = saturation_vapour_pressure(t) - _f(ea)
-    num = MJ_TO_MM * d * (_f(rn) - _f(g)) + gm * 37.0 / (t + 273.0) * w * vpd
-    return _f(num / (d + gm * (1.0 + 0.34 * w)))
+    num = MJ_TO_MM * d * (_f(rn) - _f(g)) + gm * cn / (t + 273.0) * w * vpd
+    return _f(num / (d + gm * (1.0 + _f(cd) * w)))

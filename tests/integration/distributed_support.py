@@ -103,3 +103,23 @@ def child_env(**extra: str) -> dict[str, str]:
     env.update(extra)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
+
+
+def pg_url(database: str) -> str:
+    """SQLAlchemy async URL of a database on the local PostgreSQL."""
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+
+
+@contextmanager
+def temp_database(prefix: str = "evapo_e_") -> Iterator[str]:
+    """Create a fresh PostgreSQL database for the block; yield its async URL; drop it after."""
+    import psycopg
+
+    name = unique(prefix)
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield pg_url(name)
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

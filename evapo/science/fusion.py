@@ -1,0 +1,525 @@
+"""Fusion of several daily weather sources into one bias-corrected ET0 series with a 90 % band.
+
+Method (details and validation in ``docs/METHODS.md``, "Fusion and validation"):
+
+1. Every source is aligned on the union of dates and run through FAO-56 (:func:`eto_daily`).
+2. Calibrated sources are grouped in *families* (``nasa_power``; ``openmeteo`` for the Open-Meteo
+   archive and forecast, which share the ECMWF/ERA5 model family). Per day, the calibration's
+   pooled linear model for the largest set of families present maps per-family ET0, its
+   neighbour days and weather variables (Rs, u2, Tmax, Tmin, VPD, Rs/Rso, seasonal terms) to the
+   reference ET0. Its monthly ratio to the reference at nearby reference sites (Gaussian distance
+   weights, shrunk towards 1) corrects the remaining local bias.
+3. Sources outside every family (MET Norway, NWS), and every source where no calibration applies,
+   enter with documented default priors: no bias correction, relative error SD
+   :data:`PRIOR_REL_SD`; such days carry :attr:`Flag.UNCALIBRATED`.
+4. Estimates are combined with inverse error-variance weights; the 90 % band is the weighted
+   mean of each estimate's empirical 5-95 % ratio band (from out-of-sample training residuals,
+   by month), widened with the distance to the nearest reference site.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from evapo.logging import get_logger
+from evapo.schema import COLUMNS, DailySeries, Flag, FloatArray, flag_labels
+from evapo.science.daily import EtoResult, eto_daily
+
+if TYPE_CHECKING:
+    from evapo.calibration import Calibration, LinearModel
+
+log = get_logger(__name__)
+
+#: Source name -> calibration family. Open-Meteo forecast is mapped to the archive's calibration
+#: (same provider, ECMWF-family models); MET Norway and NWS have no family: default priors.
+FAMILY_OF_SOURCE: Final[dict[str, str]] = {
+    "nasa_power": "nasa_power",
+    "openmeteo_archive": "openmeteo",
+    "openmeteo_forecast": "openmeteo",
+}
+#: Sources tried in order for a family on each day (the first with ET0 wins).
+FAMILY_SOURCES: Final[dict[str, tuple[str, ...]]] = {
+    "nasa_power": ("nasa_power",),
+    "openmeteo": ("openmeteo_archive", "openmeteo_forecast"),
+}
+#: Sources whose days are forecasts.
+FORECAST_SOURCES: Final[frozenset[str]] = frozenset({"openmeteo_forecast", "met_norway", "nws"})
+
+#: Per-family predictors of the pooled linear model.
+FAMILY_FEATURES: Final[tuple[str, ...]] = (
+    "eto",
+    "eto_prev",
+    "eto_next",
+    "eto_cos",
+    "eto_sin",
+    "rs",
+    "rs_rel",
+    "u2",
+    "tmax",
+    "tmin",
+    "vpd",
+)
+#: Predictors shared by all families (intercept, annual and semi-annual harmonics, Ra).
+COMMON_FEATURES: Final[tuple[str, ...]] = ("one", "cos1", "sin1", "cos2", "sin2", "ra")
+
+PRIOR_REL_SD: Final = 0.25
+"""Default relative error SD of an uncalibrated source's FAO-56 ET0 [-] (no bias correction)."""
+Z90: Final = 1.6448536269514722
+"""Standard normal quantile of 0.95, for the 90 % prior band [-]."""
+
+
+@dataclass
+class FamilyInputs:
+    """Predictors of one family on the aligned dates, and which source gave each day."""
+
+    features: FloatArray
+    """Shape (n, len(FAMILY_FEATURES)); a row is usable only when every entry is finite."""
+    source_index: NDArray[np.int8]
+    """Index into ``FAMILY_SOURCES[family]`` of the source used per day, -1 if none."""
+
+
+@dataclass
+class FusedSeries:
+    """Fused daily ET0 of one point, with its band, fused weather and provenance."""
+
+    dates: NDArray[np.datetime64]
+    eto: FloatArray
+    """Fused reference evapotranspiration [mm day-1]."""
+    eto_lo: FloatArray
+    """Lower limit of the 90 % band [mm day-1]."""
+    eto_hi: FloatArray
+    """Upper limit of the 90 % band [mm day-1]."""
+    weather: DailySeries
+    """Fused canonical weather (source ``"fused"``)."""
+    per_source_eto: dict[str, FloatArray]
+    """Plain FAO-56 ET0 of each source [mm day-1]."""
+    weights: dict[str, FloatArray]
+    """Weight of each source in the fused ET0 per day [-] (sum 1 on days with ET0)."""
+    flags: NDArray[np.uint32]
+    calibrated: bool
+    stations: list[tuple[str, float, float]] = field(default_factory=list)
+    """Reference sites used: (name, distance [km], weight [-])."""
+    method: str = ""
+
+    def __len__(self) -> int:
+        return len(self.dates)
+
+    def summary(self) -> dict[str, Any]:
+        """Totals and extremes of the period (ET0 and precipitation in mm)."""
+        ok = np.isfinite(self.eto)
+        eto = self.eto[ok]
+        precip = self.weather["precip_mm"]
+        p_ok = np.isfinite(precip)
+        total = float(eto.sum()) if eto.size else float("nan")
+        p_total = float(precip[p_ok].sum()) if p_ok.any() else float("nan")
+        return {
+            "n_days": len(self),
+            "n_days_eto": int(ok.sum()),
+            "eto_total_mm": total,
+            "eto_mean_mm": float(eto.mean()) if eto.size else float("nan"),
+            "eto_max_mm": float(eto.max()) if eto.size else float("nan"),
+            "eto_min_mm": float(eto.min()) if eto.size else float("nan"),
+            "precip_total_mm": p_total,
+            "water_balance_mm": p_total - total,
+            "calibrated": self.calibrated,
+            "sources": sorted(self.per_source_eto),
+            "method": self.method,
+        }
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """One JSON-ready dict per day (NaN becomes ``None``)."""
+
+        def num(x: float) -> float | None:
+            return float(x) if math.isfinite(x) else None
+
+        rows: list[dict[str, Any]] = []
+        for i, day in enumerate(self.dates):
+            row: dict[str, Any] = {
+                "date": str(day),
+                "eto_mm": num(self.eto[i]),
+                "eto_lo_mm": num(self.eto_lo[i]),
+                "eto_hi_mm": num(self.eto_hi[i]),
+            }
+            for col in COLUMNS:
+                row[col] = num(self.weather.values[col][i])
+            for name, arr in self.per_source_eto.items():
+                row[f"eto_{name}_mm"] = num(arr[i])
+            row["flags"] = flag_labels(int(self.flags[i]))
+            rows.append(row)
+        return rows
+
+
+# --- Alignment and predictors ------------------------------------------------------------------
+
+
+def align(series: DailySeries, dates: NDArray[np.datetime64]) -> DailySeries:
+    """The series re-indexed on ``dates`` (missing days are NaN, flags 0)."""
+    if len(series) == len(dates) and np.array_equal(series.dates, dates):
+        return series
+    pos = np.searchsorted(dates, series.dates)
+    if np.any(pos >= len(dates)) or not np.array_equal(
+        dates[np.minimum(pos, len(dates) - 1)], series.dates
+    ):
+        raise ValueError(f"source {series.source!r}: dates are not a subset of the target dates")
+    values = {}
+    for col in COLUMNS:
+        arr = np.full(len(dates), np.nan)
+        arr[pos] = series.values[col]
+        values[col] = arr
+    flags = np.zeros(len(dates), np.uint32)
+    flags[pos] = series.flags
+    extra = {}
+    for name, arr in series.extra.items():
+        full = np.full(len(dates), np.nan)
+        full[pos] = arr
+        extra[name] = full
+    return DailySeries(
+        dates=dates,
+        values=values,
+        flags=flags,
+        source=series.source,
+        lat=series.lat,
+        lon=series.lon,
+        elevation_m=series.elevation_m,
+        extra=extra,
+    )
+
+
+def union_dates(sources: Mapping[str, DailySeries]) -> NDArray[np.datetime64]:
+    """Sorted union of every source's dates (``datetime64[D]``)."""
+    if not sources:
+        raise ValueError("sources: at least one source is needed")
+    for name, s in sources.items():
+        if len(s) and np.any(np.diff(s.dates.astype(np.int64)) <= 0):
+            raise ValueError(f"source {name!r}: dates must be strictly increasing")
+    return np.unique(np.concatenate([s.dates for s in sources.values()]).astype("datetime64[D]"))
+
+
+def _neighbour(x: FloatArray, step: int) -> FloatArray:
+    """``x`` shifted by one day (``step`` -1: previous, +1: next); the day itself where missing."""
+    out = np.roll(x, -step)
+    if step > 0:
+        out[-1] = np.nan
+    else:
+        out[0] = np.nan
+    return np.where(np.isfinite(out), out, x)
+
+
+def common_features(dates: NDArray[np.datetime64], ra: FloatArray) -> FloatArray:
+    """Predictors shared by every family, shape (n, len(COMMON_FEATURES))."""
+    doy = (dates - dates.astype("datetime64[Y]").astype("datetime64[D]")).astype(np.float64) + 1.0
+    w = 2.0 * np.pi * doy / 365.25
+    one = np.ones(len(dates))
+    return np.column_stack([one, np.cos(w), np.sin(w), np.cos(2 * w), np.sin(2 * w), ra])
+
+
+def family_features(eto: EtoResult, series: DailySeries) -> FloatArray:
+    """Per-family predictors of one source, shape (n, len(FAMILY_FEATURES))."""
+    d = eto.details
+    e = eto.eto
+    w = 2.0 * np.pi * d["doy"] / 365.25
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rs_rel = np.where(d["rso"] > 0, d["rs"] / d["rso"], np.nan)
+    # Only measured wind and radiation count: FAO-56 defaults are not evidence of the weather.
+    u2 = np.where(np.isfinite(series["wind2m_ms"]), d["u2"], np.nan)
+    rs = np.where(np.isfinite(series["rs_mj_m2"]), d["rs"], np.nan)
+    return np.column_stack(
+        [
+            e,
+            _neighbour(e, -1),
+            _neighbour(e, +1),
+            e * np.cos(w),
+            e * np.sin(w),
+            rs,
+            np.where(np.isfinite(rs), rs_rel, np.nan),
+            u2,
+            series["tmax_c"],
+            series["tmin_c"],
+            d["vpd"],
+        ]
+    )
+
+
+def source_eto(
+    sources: Mapping[str, DailySeries],
+    dates: NDArray[np.datetime64],
+    *,
+    lat: float,
+    elevation_m: float,
+) -> tuple[dict[str, DailySeries], dict[str, EtoResult]]:
+    """Every source aligned on ``dates`` and its FAO-56 ET0."""
+    aligned = {name: align(s, dates) for name, s in sources.items()}
+    results = {
+        name: eto_daily(s, lat_deg=lat, elevation_m=elevation_m) for name, s in aligned.items()
+    }
+    return aligned, results
+
+
+def build_family_inputs(
+    aligned: Mapping[str, DailySeries], results: Mapping[str, EtoResult]
+) -> dict[str, FamilyInputs]:
+    """Predictors per family present, taking each day from the family's first usable source."""
+    out: dict[str, FamilyInputs] = {}
+    for family, names in FAMILY_SOURCES.items():
+        present = [n for n in names if n in aligned]
+        if not present:
+            continue
+        n_days = len(next(iter(aligned.values())))
+        feats = np.full((n_days, len(FAMILY_FEATURES)), np.nan)
+        index = np.full(n_days, -1, np.int8)
+        for name in present:
+            f = family_features(results[name], aligned[name])
+            take = (index < 0) & np.isfinite(f).all(axis=1)
+            feats[take] = f[take]
+            index[take] = names.index(name)
+        out[family] = FamilyInputs(features=feats, source_index=index)
+    return out
+
+
+def model_matrix(
+    common: FloatArray, families: Mapping[str, FamilyInputs], model_families: Sequence[str]
+) -> FloatArray:
+    """Design matrix of a model over the given families (NaN rows where one is missing)."""
+    blocks = [common] + [families[f].features for f in model_families]
+    return np.column_stack(blocks)
+
+
+# --- Fusion ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Estimate:
+    value: FloatArray
+    variance: FloatArray
+    lo_ratio: FloatArray
+    hi_ratio: FloatArray
+    sources: list[NDArray[np.bool_]]  # per contributing source name: days it contributed
+    names: list[str]
+
+
+def _month_index(dates: NDArray[np.datetime64]) -> NDArray[np.intp]:
+    return np.asarray(dates.astype("datetime64[M]").astype(np.int64) % 12, dtype=np.intp)
+
+
+def _local_adjustment(
+    model: LinearModel, calibration: Calibration, lat: float, lon: float
+) -> tuple[FloatArray, list[tuple[str, float, float]]]:
+    """Monthly multiplicative correction from nearby sites' ratios, shrunk towards 1 [-]."""
+    finder = calibration.finder()
+    matches = finder.within(lat, lon)
+    scale = calibration.domain.length_scale_km
+    num = np.full(12, calibration.domain.prior_strength)
+    den = calibration.domain.prior_strength
+    used: list[tuple[str, float, float]] = []
+    for m in matches:
+        ratios = model.site_ratio.get(m.site.name)
+        if ratios is None:
+            continue
+        g = math.exp(-((m.distance_km / scale) ** 2))
+        num = num + g * np.asarray(ratios)
+        den += g
+        used.append((m.site.name, m.distance_km, g))
+    total = sum(g for _, _, g in used) + calibration.domain.prior_strength
+    stations = [(name, d, g / total) for name, d, g in used]
+    return num / den, stations
+
+
+def _calibrated_estimate(
+    calibration: Calibration,
+    dates: NDArray[np.datetime64],
+    common: FloatArray,
+    families: Mapping[str, FamilyInputs],
+    *,
+    lat: float,
+    lon: float,
+    widen: float,
+) -> tuple[_Estimate | None, list[tuple[str, float, float]], list[str]]:
+    """The calibrated ET0 on days some model's families are all present."""
+    n = len(dates)
+    value = np.full(n, np.nan)
+    rel_rmse = np.full(n, np.nan)
+    lo = np.full(n, np.nan)
+    hi = np.full(n, np.nan)
+    month = _month_index(dates)
+    contrib: dict[str, NDArray[np.bool_]] = {}
+    stations: list[tuple[str, float, float]] = []
+    used_models: list[str] = []
+    for model in sorted(calibration.models, key=lambda m: -len(m.families)):
+        if not all(f in families for f in model.families):
+            continue
+        x = model_matrix(common, families, model.families)
+        ok = np.isfinite(x).all(axis=1) & ~np.isfinite(value)
+        if not ok.any():
+            continue
+        adj, st = _local_adjustment(model, calibration, lat, lon)
+        if len(st) > len(stations):
+            stations = st
+        pred = x[ok] @ np.asarray(model.coef) * adj[month[ok]]
+        value[ok] = np.maximum(pred, 0.0)
+        rel_rmse[ok] = np.asarray(model.rel_rmse)[month[ok]]
+        lo[ok] = np.exp(np.log(np.asarray(model.ratio_q05)[month[ok]]) * widen)
+        hi[ok] = np.exp(np.log(np.asarray(model.ratio_q95)[month[ok]]) * widen)
+        used_models.append("+".join(model.families))
+        for family in model.families:
+            idx = families[family].source_index
+            for k, name in enumerate(FAMILY_SOURCES[family]):
+                contrib.setdefault(name, np.zeros(n, bool))
+                contrib[name] |= ok & (idx == k)
+    if not used_models:
+        return None, [], []
+    variance = (rel_rmse * value) ** 2
+    names = list(contrib)
+    return (
+        _Estimate(value, variance, lo, hi, [contrib[k] for k in names], names),
+        stations,
+        used_models,
+    )
+
+
+def _prior_estimate(name: str, eto: FloatArray) -> _Estimate:
+    """A source's plain FAO-56 ET0 with the default error prior."""
+    ok = np.isfinite(eto)
+    return _Estimate(
+        value=eto,
+        variance=(PRIOR_REL_SD * np.maximum(eto, 0.1)) ** 2,
+        lo_ratio=np.full(len(eto), math.exp(-Z90 * PRIOR_REL_SD)),
+        hi_ratio=np.full(len(eto), math.exp(Z90 * PRIOR_REL_SD)),
+        sources=[ok],
+        names=[name],
+    )
+
+
+def fuse_point(
+    sources: Mapping[str, DailySeries],
+    *,
+    lat: float,
+    lon: float,
+    elevation_m: float,
+    calibration: Calibration | None,
+) -> FusedSeries:
+    """Fuse the sources' daily weather of one point into ET0 with a 90 % band.
+
+    ``lat`` [deg], ``lon`` [deg], ``elevation_m`` [m]. Sources may cover different days; a day
+    gets ET0 when at least one source has enough data for FAO-56 on it. Days without a
+    calibrated estimate are flagged ``UNCALIBRATED``.
+    """
+    dates = union_dates(sources)
+    n = len(dates)
+    aligned, results = source_eto(sources, dates, lat=lat, elevation_m=elevation_m)
+    per_source = {name: r.eto for name, r in results.items()}
+
+    in_domain = False
+    widen = 1.0
+    if calibration is not None:
+        in_domain, nearest_km = calibration.covers(lat, lon)
+        widen = 1.0 + 0.5 * min(nearest_km / calibration.domain.radius_km, 1.0)
+    estimates: list[_Estimate] = []
+    stations: list[tuple[str, float, float]] = []
+    used_models: list[str] = []
+    calibrated_sources: set[str] = set()
+    if calibration is not None and in_domain:
+        families = build_family_inputs(aligned, results)
+        ra = next(iter(results.values())).details["ra"]
+        common = common_features(dates, ra)
+        cal, stations, used_models = _calibrated_estimate(
+            calibration, dates, common, families, lat=lat, lon=lon, widen=widen
+        )
+        if cal is not None:
+            estimates.append(cal)
+            calibrated_sources = {s for s, fam in FAMILY_OF_SOURCE.items() if fam in families}
+    has_cal = np.zeros(n, bool)
+    if estimates:
+        has_cal = np.isfinite(estimates[0].value)
+    for name, eto in per_source.items():
+        if name in calibrated_sources:
+            # A calibrated family's source enters only on days its model could not be used.
+            estimates.append(_prior_estimate(name, np.where(has_cal, np.nan, eto)))
+        else:
+            estimates.append(_prior_estimate(name, eto))
+
+    # Inverse error-variance weights.
+    w = np.array([np.where(np.isfinite(e.value), 1.0 / e.variance, 0.0) for e in estimates])
+    w_sum = w.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        wn = np.where(w_sum > 0, w / w_sum, 0.0)
+    vals = np.array([np.where(np.isfinite(e.value), e.value, 0.0) for e in estimates])
+    fused = np.where(w_sum > 0, (wn * vals).sum(axis=0), np.nan)
+    lo_r = np.array([np.where(np.isfinite(e.lo_ratio), e.lo_ratio, 1.0) for e in estimates])
+    hi_r = np.array([np.where(np.isfinite(e.hi_ratio), e.hi_ratio, 1.0) for e in estimates])
+    eto_lo = np.where(w_sum > 0, fused * (wn * lo_r).sum(axis=0), np.nan)
+    eto_hi = np.where(w_sum > 0, fused * (wn * hi_r).sum(axis=0), np.nan)
+
+    # Each estimate's weight shared equally among the sources that fed it on the day.
+    weights = {name: np.zeros(n) for name in sources}
+    for k, est in enumerate(estimates):
+        masks = np.array(est.sources, dtype=bool)
+        count = masks.sum(axis=0)
+        for name, mask in zip(est.names, masks, strict=True):
+            if name in weights:
+                weights[name] += np.where(mask & (count > 0), wn[k] / np.maximum(count, 1), 0.0)
+
+    weather, flags = _fuse_weather(aligned, results, weights, dates)
+    flags[~has_cal] |= np.uint32(Flag.UNCALIBRATED)
+    flags[~np.isfinite(fused)] |= np.uint32(Flag.ETO_MISSING)
+    weather.lat, weather.lon, weather.elevation_m = lat, lon, elevation_m
+    method = (
+        "calibrated-stack[" + ",".join(used_models) + "]+priors"
+        if used_models
+        else "prior-weighted-mean"
+    )
+    log.debug("fused", n_days=n, sources=sorted(sources), method=method, lat=lat, lon=lon)
+    return FusedSeries(
+        dates=dates,
+        eto=fused,
+        eto_lo=eto_lo,
+        eto_hi=eto_hi,
+        weather=weather,
+        per_source_eto=per_source,
+        weights=weights,
+        flags=flags,
+        calibrated=bool(has_cal.any()),
+        stations=stations,
+        method=method,
+    )
+
+
+def _fuse_weather(
+    aligned: Mapping[str, DailySeries],
+    results: Mapping[str, EtoResult],
+    weights: Mapping[str, FloatArray],
+    dates: NDArray[np.datetime64],
+) -> tuple[DailySeries, NDArray[np.uint32]]:
+    """Weighted mean of the sources' weather per column; days without weights use equal weights.
+
+    Flags: union of the contributing sources' flags, ``FORECAST`` when a forecast source
+    contributed, ``GAP_FILLED`` when the day's main source lacked a value another source gave.
+    """
+    names = list(aligned)
+    n = len(dates)
+    w = np.array([weights[name] for name in names])
+    no_w = w.sum(axis=0) <= 0
+    w[:, no_w] = 1.0
+    main = np.argmax(w, axis=0)
+    flags = np.zeros(n, np.uint32)
+    for k, name in enumerate(names):
+        used = w[k] > 0
+        flags[used] |= results[name].flags[used] & ~np.uint32(Flag.ETO_MISSING)
+        if name in FORECAST_SOURCES:
+            flags[used & np.isfinite(results[name].eto)] |= np.uint32(Flag.FORECAST)
+    values: dict[str, FloatArray] = {}
+    for col in COLUMNS:
+        x = np.array([aligned[name].values[col] for name in names])
+        have = np.isfinite(x)
+        ww = np.where(have, w, 0.0)
+        tot = ww.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values[col] = np.where(tot > 0, (ww * np.where(have, x, 0.0)).sum(axis=0) / tot, np.nan)
+        filled = (tot > 0) & ~have[main, np.arange(n)]
+        flags[filled] |= np.uint32(Flag.GAP_FILLED)
+    return DailySeries(dates=dates, values=values, flags=flags, source="fused"), flags.copy()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(
@@ -63,6 +66,66 @@ def migrate(
     url = database_url or get_settings().database_url
     revision = upgrade_head(url)
     typer.echo(f"database at revision {revision}")
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, "--host", help="Bind address (default EVAPO_HOST)."),
+    port: int | None = typer.Option(None, "--port", help="Port (default EVAPO_PORT)."),
+) -> None:
+    """Serve the API and the dashboard in one process (mode from EVAPO_MODE, embedded default)."""
+    from evapo.api.server import serve as run_server
+    from evapo.config import get_settings
+    from evapo.logging import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    where = f"http://{host or settings.host}:{port or settings.port}"
+    typer.echo(f"evapo ({settings.mode}) on {where}  (API docs: {where}/docs)")
+    run_server(settings, host=host, port=port)
+
+
+@app.command()
+def submit(
+    *,
+    lat: Annotated[float, typer.Option("--lat", help="Latitude in degrees, south negative.")],
+    lon: Annotated[float, typer.Option("--lon", help="Longitude in degrees, west negative.")],
+    start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD.")],
+    server: Annotated[str, typer.Option("--server", help="Server URL.")] = "http://127.0.0.1:8000",
+    sources: Annotated[str | None, typer.Option("--sources", help="Comma-separated names.")] = None,
+    elevation: Annotated[float | None, typer.Option("--elevation", help="Metres.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the result (.csv or .json).")
+    ] = None,
+) -> None:
+    """Submit a job to a server, show its live progress, and write the result."""
+    import asyncio
+
+    from evapo.client import ClientError, ConnectionLost, submit_with_progress
+
+    names = [n.strip() for n in sources.split(",") if n.strip()] if sources else None
+    try:
+        ok = asyncio.run(
+            submit_with_progress(
+                server,
+                lat=lat,
+                lon=lon,
+                start=start,
+                end=end,
+                sources=names,
+                elevation=elevation,
+                output=output,
+            )
+        )
+    except (ClientError, ConnectionLost) as exc:
+        typer.echo(f"evapo submit: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except OSError as exc:
+        typer.echo(f"evapo submit: cannot reach {server}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if not ok:
+        raise typer.Exit(1)
 
 
 def main() -> None:

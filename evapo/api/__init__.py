@@ -1,0 +1,1 @@
+"""The HTTP + WebSocket API (FastAPI). Build it with :func:`evapo.api.app.create_app`."""

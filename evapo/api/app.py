@@ -1,0 +1,46 @@
+"""The FastAPI application: services opened in the lifespan, API routes, then the dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+from evapo import __version__
+from evapo.api.routes import api_router
+from evapo.config import Settings, get_settings
+from evapo.services import close_services, open_services
+
+API_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+def create_app(settings: Settings | None = None, *, dashboard: bool = True) -> FastAPI:
+    """Build the app; services open when it starts and close when it stops."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.services = await open_services(settings, runner=True)
+        try:
+            yield
+        finally:
+            await close_services(app.state.services)
+
+    app = FastAPI(title="Evapo", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"])
+    app.include_router(api_router)
+
+    @app.api_route("/api/{path:path}", methods=API_METHODS, include_in_schema=False)
+    async def unknown_api_path(request: Request, path: str) -> JSONResponse:
+        return JSONResponse({"detail": f"no API route {request.url.path}"}, status_code=404)
+
+    if dashboard:
+        from evapo.web import mount_dashboard
+
+        mount_dashboard(app, settings)
+    return app

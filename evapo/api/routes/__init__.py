@@ -1,0 +1,11 @@
+"""Router registry: every API router, in the order they are mounted."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from evapo.api.routes import jobs, meta, sources, ws
+
+api_router = APIRouter()
+for _module in (jobs, sources, meta, ws):
+    api_router.include_router(_module.router)

@@ -1,0 +1,119 @@
+"""Job routes: submit, status, result (JSON/CSV), cancel, recent list."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any, Literal
+from uuid import uuid4
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+
+from evapo.api import metrics
+from evapo.api.deps import JobDep, RunnerDep, ServicesDep, StoreDep
+from evapo.api.models import JobAccepted, JobCreate, JobList, JobProblem, JobPublic, JobResult
+from evapo.events.messages import Progress
+from evapo.pipeline import check_spec, result_path
+from evapo.services import Services
+from evapo.store.jobs import JobRecord, JobSpec, JobStatus
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+
+
+def _ws_base(request: Request) -> str:
+    base = str(request.base_url).rstrip("/")
+    return "ws" + base[4:] if base.startswith("http") else base
+
+
+async def _public(job: JobRecord, services: Services) -> JobPublic:
+    progress = [e for e in await services.events.read(job.id) if isinstance(e, Progress)]
+    last = progress[-1] if progress else None
+    error = None
+    if job.status in (JobStatus.FAILED, JobStatus.TIMED_OUT, JobStatus.CANCELLED):
+        error = JobProblem(code=job.error_code or job.status.value, message=job.message or "")
+    return JobPublic(
+        job_id=job.id,
+        status=job.status,
+        spec=job.spec,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        attempts=job.attempts,
+        progress=100.0 if job.status is JobStatus.SUCCEEDED else (last and last.progress),
+        step=last.step if last else None,
+        message=last.message if last else None,
+        error=error,
+        summary=job.summary,
+        result_url=result_path(job.id) if job.status is JobStatus.SUCCEEDED else None,
+    )
+
+
+@router.post("", status_code=202, summary="Submit a job (answers at once)")
+async def submit_job(
+    body: JobCreate, request: Request, services: ServicesDep, runner: RunnerDep
+) -> JobAccepted:
+    """Validate, store and queue a job; follow it on ``ws_url``."""
+    problems = check_spec(body, services.settings)
+    if problems:
+        raise RequestValidationError(
+            [{"loc": ("body", p.field), "msg": p.message, "type": "value_error"} for p in problems]
+        )
+    job_id = uuid4().hex
+    await services.store.create(job_id, JobSpec.model_validate(body.model_dump()))
+    await runner.submit(job_id)
+    metrics.JOBS_SUBMITTED.inc()
+    base = str(request.base_url).rstrip("/")
+    return JobAccepted(
+        job_id=job_id,
+        status_url=f"{base}/api/v1/jobs/{job_id}",
+        ws_url=f"{_ws_base(request)}/ws/jobs/{job_id}",
+        result_url=f"{base}{result_path(job_id)}",
+    )
+
+
+@router.get("", summary="Recent jobs, newest first")
+async def list_jobs(services: ServicesDep, limit: int = Query(20, ge=1, le=200)) -> JobList:
+    """The most recent jobs."""
+    jobs = await services.store.list_recent(limit)
+    return JobList(jobs=[await _public(job, services) for job in jobs])
+
+
+@router.get("/{job_id}", summary="A job's status, last progress and summary")
+async def get_job(job: JobDep, services: ServicesDep) -> JobPublic:
+    """Status of one job."""
+    return await _public(job, services)
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+@router.get("/{job_id}/result", summary="A succeeded job's daily rows as JSON or CSV")
+async def get_result(
+    job: JobDep, store: StoreDep, format: Literal["json", "csv"] = "json"
+) -> Response:
+    """Daily ET0 with its band, the fused weather, per-source ET0 and flags."""
+    if job.status is not JobStatus.SUCCEEDED:
+        raise HTTPException(409, f"job {job.id} has no result: it is {job.status.value}")
+    rows = await store.result_rows(job.id)
+    if format == "csv":
+        headers = {"Content-Disposition": f'attachment; filename="evapo-{job.id}.csv"'}
+        return Response(_csv(rows), media_type="text/csv", headers=headers)
+    body = JobResult(job_id=job.id, summary=job.summary or {}, rows=rows)
+    return Response(body.model_dump_json(), media_type="application/json")
+
+
+@router.delete("/{job_id}", status_code=202, summary="Cancel a queued or running job")
+async def cancel_job(job: JobDep, store: StoreDep, runner: RunnerDep) -> dict[str, Any]:
+    """Set the job's cancel flag; its log ends with ERROR code 'cancelled'."""
+    if job.status.final:
+        raise HTTPException(409, f"job {job.id} is already {job.status.value}")
+    await store.request_cancel(job.id)
+    await runner.cancel(job.id)
+    return {"job_id": job.id, "cancel_requested": True}

@@ -1,0 +1,56 @@
+"""WebSocket ``/ws/jobs/{id}?after=SEQ``: replay after SEQ, then live events, idle HEARTBEAT."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from fastapi import APIRouter, Query, WebSocket
+
+from evapo.api import metrics
+from evapo.api.deps import WsServicesDep
+from evapo.events.messages import Heartbeat
+from evapo.pipeline import ensure_terminal_event
+from evapo.services import Services
+
+router = APIRouter(tags=["websocket"])
+
+UNKNOWN_JOB = 4404
+"""Close code for a job id the store does not know."""
+
+
+async def _send_events(websocket: WebSocket, job_id: str, after: int, services: Services) -> None:
+    idle = services.settings.ws_heartbeat_s
+    async for event in services.events.follow(job_id, after, idle_timeout_s=idle):
+        message = event or Heartbeat(job_id=job_id, ts=time.time())
+        await websocket.send_text(message.model_dump_json())
+
+
+async def _until_disconnect(websocket: WebSocket) -> None:
+    while (await websocket.receive())["type"] != "websocket.disconnect":
+        continue
+
+
+@router.websocket("/ws/jobs/{job_id}")
+async def job_events(
+    websocket: WebSocket, job_id: str, services: WsServicesDep, after: int = Query(0, ge=0)
+) -> None:
+    """Every event with ``seq > after``, live ones as they happen; closes 1000 after the last."""
+    await websocket.accept()
+    job = await services.store.get(job_id)
+    if job is None:
+        await websocket.close(code=UNKNOWN_JOB, reason=f"unknown job {job_id}")
+        return
+    await ensure_terminal_event(job, services)
+    metrics.OPEN_SOCKETS.inc()
+    sender = asyncio.ensure_future(_send_events(websocket, job_id, after, services))
+    receiver = asyncio.ensure_future(_until_disconnect(websocket))
+    try:
+        await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sender, receiver):
+            task.cancel()
+        await asyncio.gather(sender, receiver, return_exceptions=True)
+        metrics.OPEN_SOCKETS.dec()
+    if sender.done() and not sender.cancelled() and sender.exception() is None:
+        await websocket.close(code=1000)

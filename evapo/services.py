@@ -1,0 +1,122 @@
+"""The long-lived resources of a process (API or worker), opened once and closed once.
+
+Embedded mode: SQLite store, :class:`~evapo.events.memory.MemoryEventLog`,
+:class:`~evapo.jobs.embedded.EmbeddedJobRunner`. Distributed mode: PostgreSQL store (tables made
+by the Alembic migrations, not here), ``evapo.events.redis_streams.RedisStreamEventLog`` and
+``evapo.jobs.distributed.CeleryJobRunner`` (imported lazily). A Celery worker calls
+``open_services(settings, runner=False)`` once per process and then
+``evapo.pipeline.execute_job(job_id, services)`` per task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from evapo.config import Settings
+from evapo.events.base import EventLog
+from evapo.jobs.base import JobRunner
+from evapo.logging import get_logger
+from evapo.store.db import make_engine
+from evapo.store.jobs import JobStore
+
+if TYPE_CHECKING:
+    from evapo.calibration import Calibration
+    from evapo.store.cache import WeatherCache
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Services:
+    """Everything a job or a request needs; one instance per process."""
+
+    settings: Settings
+    engine: AsyncEngine
+    store: JobStore
+    events: EventLog
+    cache: WeatherCache
+    calibration: Calibration | None
+    runner: JobRunner | None = None
+
+
+def _event_log(settings: Settings) -> EventLog:
+    if settings.mode == "distributed":
+        from evapo.events.redis_streams import RedisStreamEventLog
+
+        return RedisStreamEventLog(settings.redis_url)
+    from evapo.events.memory import MemoryEventLog
+
+    return MemoryEventLog(max_jobs=settings.event_retention_jobs)
+
+
+def _runner(settings: Settings, services: Services) -> JobRunner:
+    if settings.mode == "distributed":
+        from evapo.jobs.distributed import CeleryJobRunner
+
+        return CeleryJobRunner(settings, engine=services.engine, events=services.events)
+    from evapo.jobs.embedded import EmbeddedJobRunner
+    from evapo.pipeline import execute_job
+
+    async def execute(job_id: str) -> None:
+        await execute_job(job_id, services)
+
+    return EmbeddedJobRunner(
+        execute,
+        store=services.store,
+        events=services.events,
+        max_concurrent=settings.max_concurrent_jobs,
+    )
+
+
+def _calibration(settings: Settings) -> Calibration | None:
+    """The configured artefact (errors if it is broken); without one, the packaged default.
+
+    When no packaged default is installed, fusion runs with its documented default priors and
+    flags every day UNCALIBRATED; a warning says so.
+    """
+    from evapo.calibration import CalibrationError, default_calibration_path, load_calibration
+
+    if settings.calibration_path is None and not default_calibration_path().is_file():
+        log.warning("calibration_missing", path=str(default_calibration_path()))
+        return None
+    try:
+        return load_calibration(settings.calibration_path)
+    except CalibrationError as exc:
+        raise CalibrationError(f"calibration_path: {exc}") from exc
+
+
+async def open_services(settings: Settings, *, runner: bool = True) -> Services:
+    """Open the store, weather cache, calibration and event log (and start a runner if asked)."""
+    from evapo.store.cache import WeatherCache
+
+    engine = make_engine(settings.database_url)
+    store = JobStore(engine)
+    await store.init(create_tables=settings.mode == "embedded")
+    cache = WeatherCache(engine)
+    if settings.mode == "embedded":
+        await cache.init()
+    services = Services(
+        settings=settings,
+        engine=engine,
+        store=store,
+        events=_event_log(settings),
+        cache=cache,
+        calibration=_calibration(settings),
+    )
+    if runner:
+        services.runner = _runner(settings, services)
+        await services.runner.start()
+    log.info("services_open", mode=settings.mode, runner=runner)
+    return services
+
+
+async def close_services(services: Services) -> None:
+    """Stop the runner, close the event log and dispose of the engine."""
+    if services.runner is not None:
+        await services.runner.stop()
+    await services.events.close()
+    await services.engine.dispose()
+    log.info("services_closed")

@@ -1,0 +1,121 @@
+"""REST + WebSocket API in-process (TestClient): validation, routing, meta endpoints, 4404."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from evapo.api.app import create_app
+from evapo.config import Settings
+
+VALID = {"lat": -5.09, "lon": -42.8, "start": "2020-01-01", "end": "2020-12-31"}
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'api.db'}",
+        upstream_url="http://127.0.0.1:9",  # nothing listens: no job is run by these tests
+        max_span_days=400,
+    )
+    with TestClient(create_app(settings, dashboard=False)) as test_client:
+        yield test_client
+
+
+FAR_FUTURE = (date.today() + timedelta(days=60)).isoformat()
+
+INVALID = [
+    ({"lat": 91}, "lat", "less than or equal to 90"),
+    ({"lat": -90.5}, "lat", "greater than or equal to -90"),
+    ({"lon": 180.1}, "lon", "less than or equal to 180"),
+    ({"start": "2020/01/01"}, "start", "YYYY-MM-DD"),
+    ({"end": "2020-02-30"}, "end", "date"),
+    ({"start": "2021-01-01"}, "start", "after end"),
+    ({"end": "2021-12-31"}, "end", "at most 400"),
+    ({"sources": ["nasa_power", "bogus"]}, "sources", "unknown source"),
+    ({"sources": []}, "sources", "at least one"),
+    ({"start": "1950-01-01", "end": "1950-01-31"}, "end", "no source can serve"),
+    ({"start": FAR_FUTURE, "end": FAR_FUTURE}, "end", "no source can serve"),
+    ({"sources": ["nws"]}, "sources", "no source can serve"),
+    ({"elevation": 12_000}, "elevation", "less than or equal to 9000"),
+    ({"extra": 1}, "extra", "not permitted"),
+]
+
+
+@pytest.mark.parametrize(("change", "field", "why"), INVALID)
+def test_invalid_input_is_422_naming_the_field(
+    client: TestClient, change: dict[str, object], field: str, why: str
+) -> None:
+    response = client.post("/api/v1/jobs", json=VALID | change)
+    assert response.status_code == 422, response.text
+    errors = response.json()["detail"]
+    assert any(e["loc"][-1] == field and why in e["msg"] for e in errors), errors
+    assert client.get("/api/v1/jobs").json()["jobs"] == []
+
+
+def test_several_bad_fields_are_all_named(client: TestClient) -> None:
+    response = client.post("/api/v1/jobs", json={"lat": 100, "lon": -200, "start": "x"})
+    fields = {e["loc"][-1] for e in response.json()["detail"]}
+    assert fields == {"lat", "lon", "start", "end"}
+
+
+def test_unknown_api_paths_answer_json_404(client: TestClient) -> None:
+    for method, path in (("GET", "/api/v1/nope"), ("POST", "/api/v2/jobs"), ("GET", "/api/")):
+        response = client.request(method, path)
+        assert response.status_code == 404
+        assert response.headers["content-type"] == "application/json"
+        assert "no API route" in response.json()["detail"]
+
+
+def test_unknown_job_is_404_everywhere(client: TestClient) -> None:
+    assert client.get("/api/v1/jobs/abc").status_code == 404
+    assert client.get("/api/v1/jobs/abc/result").status_code == 404
+    assert client.delete("/api/v1/jobs/abc").status_code == 404
+
+
+def test_unknown_job_socket_closes_4404(client: TestClient) -> None:
+    with (
+        pytest.raises(WebSocketDisconnect) as info,
+        client.websocket_connect("/ws/jobs/nope") as ws,
+    ):
+        ws.receive_text()
+    assert info.value.code == 4404
+
+
+def test_health_ready_metrics_docs(client: TestClient) -> None:
+    assert client.get("/health").json()["status"] == "ok"
+    ready = client.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"store": True, "runner": True, "events": True}
+    metrics = client.get("/metrics").text
+    assert 'evapo_jobs{status="queued"} 0.0' in metrics
+    assert "evapo_websockets_open" in metrics
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/v1/jobs", "/api/v1/jobs/{job_id}", "/api/v1/jobs/{job_id}/result"} <= set(paths)
+
+
+def test_message_schema_is_a_discriminated_union(client: TestClient) -> None:
+    schema = client.get("/api/v1/schema/messages").json()
+    mapping = schema["discriminator"]["mapping"]
+    assert set(mapping) == {"PROGRESS", "SUCCESS", "ERROR", "TIMEOUT", "HEARTBEAT"}
+    assert schema["discriminator"]["propertyName"] == "type"
+
+
+def test_sources_for_a_point(client: TestClient) -> None:
+    answer = client.get(
+        "/api/v1/sources",
+        params={"lat": -5.09, "lon": -42.8, "start": "2020-01-01", "end": "2020-12-31"},
+    ).json()
+    assert answer["ok"] is True
+    assert answer["sources"]["nasa_power"] == {"first": "2020-01-01", "last": "2020-12-31"}
+    assert answer["sources"]["nws"] is None and "USA" in answer["reasons"]["nws"]
+    default = client.get("/api/v1/sources", params={"lat": 40, "lon": -100}).json()
+    assert default["sources"]["nws"] is not None
+    bad = client.get("/api/v1/sources", params={"lat": 95, "lon": 0})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "lat"]

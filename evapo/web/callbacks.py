@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from datetime import date
+from datetime import UTC, datetime
 from typing import Any
 
 import dash_leaflet as dl
@@ -73,7 +73,7 @@ def _form_callbacks(app: Dash) -> None:
             recent_days=recent_days,
             forecast_days=forecast_days,
             lang=lang,
-            today=date.today(),
+            today=datetime.now(UTC).date(),
         )
         errors = result.errors
         # Fields still empty are not flagged until the user presses Calculate.

@@ -82,7 +82,7 @@ def parse_elevation(text: str | float | None) -> float | None:
     try:
         value = float(str(text).strip().replace(",", "."))
     except ValueError as exc:
-        raise FieldError("err_number") from exc
+        raise FieldError("err_elev_number") from exc
     lo, hi = ELEVATION_RANGE_M
     if not lo <= value <= hi:
         raise FieldError("err_elev_range")

@@ -37,7 +37,7 @@ def atmospheric_pressure(elevation_m: ArrayLike, *, exponent: float = 5.26) -> F
     """Atmospheric pressure from elevation (Eq. 7) [kPa].
 
     ``P = 101.3 ((293 - 0.0065 z) / 293) ** 5.26`` with ``elevation_m`` z [m]; ``exponent`` [-]
-    lets ASCE-EWRI variants use g / (R lapse) = 5.2553 instead of the rounded 5.26.
+    lets ASCE-EWRI variants use g / (R lapse) = 5.2551 instead of the rounded 5.26.
     """
     z = _f(elevation_m)
     return _f(101.3 * ((293.0 - 0.0065 * z) / 293.0) ** exponent)

@@ -25,8 +25,10 @@ TOLERANCE_MM = 1e-6
 def _cities(shared_data: Path) -> list[tuple[DailySeries, float, float]]:
     sites = pd.read_csv(shared_data / "cities.csv")
     out = []
-    for site in sites.itertuples():
-        df = pd.read_csv(shared_data / "nasa_power" / f"{site.city}.csv")
+    lats = sites["lat"].to_numpy(np.float64)
+    alts = sites["alt"].to_numpy(np.float64)
+    for city, lat, alt in zip(sites["city"], lats, alts, strict=True):
+        df = pd.read_csv(shared_data / "nasa_power" / f"{city}.csv")
         series = DailySeries(
             dates=df["date"].to_numpy(dtype="datetime64[D]"),
             values={
@@ -39,7 +41,7 @@ def _cities(shared_data: Path) -> list[tuple[DailySeries, float, float]]:
             flags=np.zeros(len(df), np.uint32),
             source="nasa_power",
         )
-        out.append((series, float(site.lat), float(site.alt)))
+        out.append((series, float(lat), float(alt)))
     return out
 
 

@@ -174,3 +174,125 @@ def from_canonical(values: float | FloatArray, quantity: Quantity, unit: str) ->
     rule = _UNITS[quantity][normalise_unit(quantity, unit)]
     arr = np.asarray(values, dtype=np.float64)
     return arr / rule.scale - rule.offset
+
+
+# --- Humidity inputs at the edge --------------------------------------------------------------
+
+
+def dew_point_from_vapour_pressure(ea_kpa: float | FloatArray) -> FloatArray:
+    """Dew point temperature from actual vapour pressure [degC] (inverse of FAO-56 Eq. 14).
+
+    ``Tdew = 237.3 x / (17.27 - x)`` with ``x = ln(ea / 0.6108)`` and ``ea_kpa`` [kPa] > 0, so
+    that ``e0(Tdew) = ea`` exactly (ASCE-EWRI 2005 Eq. 8). Non-positive ``ea`` gives NaN.
+    """
+    ea = np.asarray(ea_kpa, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.log(np.where(ea > 0.0, ea, np.nan) / 0.6108)
+    return np.asarray(237.3 * x / (17.27 - x), dtype=np.float64)
+
+
+def vapour_pressure_from_specific_humidity(
+    q_kgkg: float | FloatArray, pressure_kpa: float | FloatArray
+) -> FloatArray:
+    """Actual vapour pressure from specific humidity and air pressure [kPa].
+
+    ``ea = q P / (0.622 + 0.378 q)`` with ``q_kgkg`` q [kg kg-1] and ``pressure_kpa`` P [kPa],
+    the inverse of the definition ``q = 0.622 ea / (P - 0.378 ea)`` (0.622: ratio of the molar
+    masses of water vapour and dry air).
+    """
+    q = np.asarray(q_kgkg, dtype=np.float64)
+    return np.asarray(q * np.asarray(pressure_kpa, dtype=np.float64) / (0.622 + 0.378 * q))
+
+
+# --- Station tables ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StationUnits:
+    """The unit of each quantity in a station table, named by the user (never guessed)."""
+
+    temperature: str = "degC"
+    radiation: str = "MJ m-2 day-1"
+    wind: str = "m s-1"
+    vapour_pressure: str = "kPa"
+    pressure: str = "kPa"
+    specific_humidity: str = "kg kg-1"
+    precipitation: str = "mm"
+
+    def __post_init__(self) -> None:
+        for name, quantity in _UNIT_FIELDS.items():
+            object.__setattr__(self, name, normalise_unit(quantity, getattr(self, name)))
+
+
+_UNIT_FIELDS: Final[dict[str, Quantity]] = {
+    "temperature": "temperature",
+    "radiation": "radiation_daily",
+    "wind": "wind",
+    "vapour_pressure": "vapour_pressure",
+    "pressure": "pressure",
+    "specific_humidity": "specific_humidity",
+    "precipitation": "precipitation",
+}
+
+#: Unit-free station columns: the canonical column each becomes and the unit field it is read in.
+STATION_COLUMNS: Final[dict[str, tuple[str, str]]] = {
+    "tmax": ("tmax_c", "temperature"),
+    "tmin": ("tmin_c", "temperature"),
+    "tmean": ("tmean_c", "temperature"),
+    "tdew": ("tdew_c", "temperature"),
+    "rs": ("rs_mj_m2", "radiation"),
+    "wind": ("wind_ms", "wind"),
+    "precip": ("precip_mm", "precipitation"),
+    "rh_mean": ("rh_mean_pct", ""),
+    "rh_max": ("rh_max_pct", ""),
+    "rh_min": ("rh_min_pct", ""),
+    "ea": ("", "vapour_pressure"),
+    "q": ("", "specific_humidity"),
+    "pressure": ("", "pressure"),
+}
+
+
+def station_to_canonical(
+    columns: dict[str, FloatArray], units: StationUnits
+) -> dict[str, FloatArray]:
+    """Convert unit-free station columns (:data:`STATION_COLUMNS`) to canonical columns.
+
+    Canonical columns already present (``tmax_c``, ``wind_ms``, ...) are kept as they are; a
+    column given both ways is an error. Humidity: ``ea`` (``units.vapour_pressure``) or ``q``
+    with ``pressure`` become ``tdew_c`` (exactly, via :func:`dew_point_from_vapour_pressure`) on
+    rows where no dew point is given. Returns a new dict; other columns pass through.
+    """
+    out = {k: v for k, v in columns.items() if k not in STATION_COLUMNS}
+    for name, (target, field) in STATION_COLUMNS.items():
+        if name not in columns or not target:
+            continue
+        if target in columns:
+            raise UnitError(f"column {name!r} duplicates column {target!r}: give one of them")
+        if field:
+            unit = getattr(units, field)
+            out[target] = to_canonical(columns[name], _UNIT_FIELDS[field], unit)
+        else:
+            out[target] = np.asarray(columns[name], dtype=np.float64)
+    ea: FloatArray | None = None
+    if "ea" in columns:
+        ea = to_canonical(columns["ea"], "vapour_pressure", units.vapour_pressure)
+    if "q" in columns:
+        if "pressure" not in columns:
+            raise UnitError("column 'q' (specific humidity) needs a 'pressure' column as well")
+        q = to_canonical(columns["q"], "specific_humidity", units.specific_humidity)
+        p = to_canonical(columns["pressure"], "pressure", units.pressure)
+        from_q = vapour_pressure_from_specific_humidity(q, p)
+        ea = from_q if ea is None else np.where(np.isfinite(ea), ea, from_q)
+    elif "pressure" in columns:
+        raise UnitError("column 'pressure' is only used with 'q' (specific humidity)")
+    if ea is not None:
+        bad = np.flatnonzero(np.isfinite(ea) & (ea <= 0.0))
+        if bad.size:
+            raise UnitError(
+                f"humidity: vapour pressure {ea[bad[0]]:g} kPa at row {int(bad[0]) + 1} "
+                "is not positive"
+            )
+        tdew = dew_point_from_vapour_pressure(ea)
+        given = out.get("tdew_c")
+        out["tdew_c"] = tdew if given is None else np.where(np.isfinite(given), given, tdew)
+    return out

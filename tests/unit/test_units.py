@@ -10,11 +10,15 @@ from hypothesis import strategies as st
 from evapo.science.units import (
     CANONICAL,
     LANGLEY_MJ_M2,
+    StationUnits,
     UnitError,
     accepted_units,
+    dew_point_from_vapour_pressure,
     from_canonical,
     normalise_unit,
+    station_to_canonical,
     to_canonical,
+    vapour_pressure_from_specific_humidity,
 )
 
 
@@ -128,3 +132,80 @@ def test_round_trip(value: float, pair: tuple[str, str]) -> None:
     quantity, unit = pair
     back = from_canonical(to_canonical(value, quantity, unit), quantity, unit)  # type: ignore[arg-type]
     assert float(back) == pytest.approx(value, rel=1e-12, abs=1e-9)
+
+
+# --- Humidity inputs and station tables ---------------------------------------------------------
+
+
+def test_dew_point_inverts_eq14() -> None:
+    tdew = np.array([-20.0, 0.0, 9.91, 25.0, np.nan])
+    ea = 0.6108 * np.exp(17.27 * tdew / (tdew + 237.3))
+    np.testing.assert_allclose(dew_point_from_vapour_pressure(ea), tdew, rtol=0, atol=1e-10)
+    assert np.isnan(dew_point_from_vapour_pressure(np.array([0.0, -1.0]))).all()
+
+
+def test_specific_humidity_facts() -> None:
+    # refet test facts (Fallon, 2015-07-01): q 0.008691370735727117 kg/kg at 87.8188 kPa is
+    # ea 1.2206674169951346 kPa.
+    ea = vapour_pressure_from_specific_humidity(0.008691370735727117, 87.81876435813037)
+    assert float(ea) == pytest.approx(1.2206674169951346)
+
+
+def test_station_table_in_us_units() -> None:
+    columns = {
+        "tmax": np.array([102.80]),
+        "tmin": np.array([66.65]),
+        "rs": np.array([674.07]),
+        "wind": np.array([4.80]),
+        "ea": np.array([12.206674169951346]),
+        "precip": np.array([0.1]),
+        "note": np.array([7.0]),
+    }
+    units = StationUnits(
+        temperature="degF",
+        radiation="Langleys/day",
+        wind="mph",
+        vapour_pressure="hPa",
+        precipitation="in",
+    )
+    out = station_to_canonical(columns, units)
+    assert out["tmax_c"][0] == pytest.approx(39.333333, abs=1e-5)
+    assert out["tmin_c"][0] == pytest.approx(19.25)
+    assert out["rs_mj_m2"][0] == pytest.approx(28.22196276)
+    assert out["wind_ms"][0] == pytest.approx(2.145792)
+    assert out["precip_mm"][0] == pytest.approx(2.54)
+    assert out["tdew_c"][0] == pytest.approx(float(to_canonical(49.84, "temperature", "degF")))
+    assert out["note"][0] == 7.0
+    assert "ea" not in out and "tmax" not in out
+
+
+def test_station_table_specific_humidity_and_dew_point_priority() -> None:
+    columns = {
+        "tdew": np.array([10.0, np.nan]),
+        "q": np.array([8.691370735727117, 8.691370735727117]),
+        "pressure": np.array([878.1876435813037, 878.1876435813037]),
+    }
+    out = station_to_canonical(columns, StationUnits(specific_humidity="g/kg", pressure="hPa"))
+    assert out["tdew_c"][0] == 10.0  # a measured dew point wins
+    ea = 0.6108 * np.exp(17.27 * out["tdew_c"][1] / (out["tdew_c"][1] + 237.3))
+    assert ea == pytest.approx(1.2206674169951346)
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        ({"tmax": np.array([1.0]), "tmax_c": np.array([1.0])}, "duplicates column 'tmax_c'"),
+        ({"q": np.array([0.01])}, "needs a 'pressure' column"),
+        ({"pressure": np.array([90.0])}, "only used with 'q'"),
+        ({"ea": np.array([1.0, -0.2])}, "at row 2 is not positive"),
+    ],
+)
+def test_station_table_refusals(columns: dict[str, np.ndarray], message: str) -> None:
+    with pytest.raises(UnitError, match=message):
+        station_to_canonical(columns, StationUnits())
+
+
+def test_station_units_are_normalised_and_checked() -> None:
+    assert StationUnits(temperature="F").temperature == "degF"
+    with pytest.raises(UnitError, match="radiation_daily"):
+        StationUnits(radiation="degF")

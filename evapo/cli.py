@@ -128,6 +128,28 @@ def submit(
         raise typer.Exit(1)
 
 
+@app.command("fake-apis")
+def fake_apis(
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data", exists=True, file_okay=False, help="Folder laid out like the validation data."
+        ),
+    ],
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")
+    ] = 9100,
+    host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
+) -> None:
+    """Serve local fakes of every upstream weather API (use as EVAPO_UPSTREAM_URL)."""
+    from evapo.fakeapi import serve
+
+    typer.echo(
+        f"fake upstream APIs on http://{host}:{port} (EVAPO_UPSTREAM_URL=http://{host}:{port})"
+    )
+    serve(data, host=host, port=port)
+
+
 def main() -> None:
     """Entry point for ``python -m evapo``."""
     app()

@@ -43,6 +43,7 @@ from evapo.science.daily import (
     _temperature_only_rows,
     check_site,
     day_of_year,
+    eto_daily,
 )
 
 Reference = Literal["short", "tall"]
@@ -607,3 +608,80 @@ def eto_asce_hourly(
         "u2": u2,
     }
     return EtoResult(eto=eto, flags=flags, details=details)
+
+
+# --- Method choice (CLI, API, dashboard) --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MethodChoice:
+    """Which reference ET equation to use: FAO-56 grass, or ASCE-EWRI short or tall.
+
+    ``rso`` ``None`` means the method's default: Eq. 37 (simple) for FAO-56, Appendix D (full)
+    for ASCE. FAO-56 defines only the grass reference and the simple Rso; asking it for
+    ``reference="tall"`` or ``rso="full"`` is an error, not a silent substitution.
+    """
+
+    method: Method = "fao56"
+    reference: Reference = "short"
+    rso: RsoMethod | None = None
+    constants: str = "asce"
+
+    def __post_init__(self) -> None:
+        _check_choice("method", self.method, METHODS)
+        _check_choice("reference", self.reference, REFERENCES)
+        if self.rso is not None:
+            _check_choice("rso", self.rso, RSO_METHODS)
+        resolve_constants(self.constants)
+        if self.method == "fao56":
+            if self.reference != "short":
+                raise ValueError(
+                    "reference: FAO-56 defines only the short grass reference; "
+                    "use method 'asce' for the tall (alfalfa) reference"
+                )
+            if self.rso == "full":
+                raise ValueError(
+                    "rso: FAO-56 uses the simple clear-sky radiation (Eq. 37); "
+                    "use method 'asce' for the full Appendix D form"
+                )
+            if self.constants != "asce":
+                raise ValueError("constants: only the ASCE method has constant variants")
+
+    @property
+    def rso_used(self) -> RsoMethod:
+        """The clear-sky radiation form this choice computes with."""
+        if self.rso is not None:
+            return self.rso
+        return "simple" if self.method == "fao56" else "full"
+
+    @property
+    def label(self) -> str:
+        """Short name saying which method made a result, e.g. ``fao56``, ``asce-tall-full``."""
+        if self.method == "fao56":
+            return "fao56"
+        label = f"asce-{self.reference}-{self.rso_used}"
+        return label if self.constants == "asce" else f"{label}-{self.constants}"
+
+
+def reference_et(
+    series: DailySeries,
+    choice: MethodChoice,
+    *,
+    lat_deg: float | FloatArray,
+    elevation_m: float | FloatArray,
+    krs: float = KRS_INTERIOR,
+    missing: MissingPolicy | None = None,
+) -> EtoResult:
+    """Daily reference ET [mm day-1] of ``series`` by the method ``choice`` names."""
+    if choice.method == "fao56":
+        return eto_daily(series, lat_deg=lat_deg, elevation_m=elevation_m, krs=krs, missing=missing)
+    return eto_asce_daily(
+        series,
+        lat_deg=lat_deg,
+        elevation_m=elevation_m,
+        reference=choice.reference,
+        rso=choice.rso_used,
+        constants=choice.constants,
+        krs=krs,
+        missing=missing,
+    )

@@ -530,3 +530,53 @@ def test_hourly_needs_humidity_and_valid_site() -> None:
             night_cloudiness="zero",  # type: ignore[arg-type]
             **common,  # type: ignore[arg-type]
         )
+
+
+# --- Method choice ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("choice", "label", "rso"),
+    [
+        (asce.MethodChoice(), "fao56", "simple"),
+        (asce.MethodChoice(method="asce"), "asce-short-full", "full"),
+        (
+            asce.MethodChoice(method="asce", reference="tall", rso="simple"),
+            "asce-tall-simple",
+            "simple",
+        ),
+        (asce.MethodChoice(method="asce", constants="refet"), "asce-short-full-refet", "full"),
+    ],
+)
+def test_method_choice_labels(choice: asce.MethodChoice, label: str, rso: str) -> None:
+    assert choice.label == label
+    assert choice.rso_used == rso
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"method": "fao56", "reference": "tall"}, "FAO-56 defines only the short"),
+        ({"method": "fao56", "rso": "full"}, "FAO-56 uses the simple"),
+        ({"method": "fao56", "constants": "refet"}, "only the ASCE method"),
+        ({"method": "penman"}, "method: 'penman'"),
+        ({"method": "asce", "reference": "alfalfa"}, "reference: 'alfalfa'"),
+        ({"method": "asce", "constants": "x"}, "constants: 'x'"),
+    ],
+)
+def test_method_choice_refusals(kwargs: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        asce.MethodChoice(**kwargs)  # type: ignore[arg-type]
+
+
+def test_reference_et_dispatches() -> None:
+    day = _fallon_day()
+    fao = asce.reference_et(day, asce.MethodChoice(), lat_deg=LAT, elevation_m=ELEV)
+    assert fao.eto[0] == eto_daily(day, lat_deg=LAT, elevation_m=ELEV).eto[0]
+    tall = asce.reference_et(
+        day,
+        asce.MethodChoice(method="asce", reference="tall", rso="simple"),
+        lat_deg=LAT,
+        elevation_m=ELEV,
+    )
+    assert float(tall.eto[0]) == pytest.approx(10.626087665395694)

@@ -103,6 +103,10 @@ class Constants:
     """Stefan-Boltzmann constant for an hour [MJ K-4 m-2 h-1] (Eq. 44)."""
     rs_rso_min: float = 0.3
     """Lower bound of Rs/Rso in the cloudiness function (Eq. 18 and 45) [-]."""
+    night_cloudiness: NightCloudiness = "previous"
+    """Hourly Rs/Rso while the sun is below 0.3 rad: last daytime value, or 1.0 (Ref-ET)."""
+    daytime_test_at: Literal["midpoint", "start"] = "midpoint"
+    """Where in the hour the sun angle is compared with 0.3 rad (Ref-ET: at the start)."""
 
 
 #: The constants printed in ASCE-EWRI (2005).
@@ -114,13 +118,16 @@ ASCE_2005: Final = Constants(
     declination="asce",
 )
 #: The constants of the Ref-ET software (University of Idaho, v4): full-precision pressure
-#: exponent g / (R lapse) = 9.8 / (286.9 * 0.0065), slope 4098 * 0.6108, Gsc = 1367 W m-2.
+#: exponent g / (R lapse) = 9.8 / (286.9 * 0.0065), slope 4098 * 0.6108, Gsc = 1367 W m-2,
+#: Duffie-Beckman declination; hourly: Rs/Rso = 1 at night, daytime tested at the hour start.
 REF_ET: Final = Constants(
     name="refet",
     pressure_exponent=9.8 / (0.0065 * 286.9),
     slope_coefficient=4098.0 * 0.6108,
     solar_constant=1367.0 * 60.0 * 1e-6,
     declination="duffie_beckman",
+    night_cloudiness="one",
+    daytime_test_at="start",
 )
 CONSTANTS: Final[dict[str, Constants]] = {"asce": ASCE_2005, "refet": REF_ET}
 
@@ -424,14 +431,14 @@ def _vapour_pressure_deficit(
 # --- Hourly -----------------------------------------------------------------------------------
 
 
-def hour_angle_midpoint(hour_mid_utc: ArrayLike, lon_deg: ArrayLike, doy: ArrayLike) -> FloatArray:
-    """Solar hour angle at the period midpoint, wrapped to [-pi, pi) (ASCE Eq. 55) [rad].
+def hour_angle(hour_utc: ArrayLike, lon_deg: ArrayLike, doy: ArrayLike) -> FloatArray:
+    """Solar hour angle at a UTC time of day, wrapped to [-pi, pi) (ASCE Eq. 55) [rad].
 
     ASCE Eq. 55 with the clock in UTC (Lz = 0): the local mean solar clock ``t + lon / 15``
-    (``lon_deg`` east positive [deg], ``hour_mid_utc`` [hour]) is passed to FAO-56 Eq. 31
+    (``lon_deg`` east positive [deg], ``hour_utc`` t [hour]) is passed to FAO-56 Eq. 31
     (which adds the seasonal correction Sc of Eq. 32/57).
     """
-    clock = np.mod(_f(hour_mid_utc) + _f(lon_deg) / 15.0, 24.0)
+    clock = np.mod(_f(hour_utc) + _f(lon_deg) / 15.0, 24.0)
     omega = fao56.solar_time_angle(clock, 0.0, 0.0, doy)
     return _f(np.mod(omega + np.pi, 2.0 * np.pi) - np.pi)
 
@@ -479,7 +486,7 @@ def eto_asce_hourly(
     rso: RsoMethod = "simple",
     constants: str | Constants = "asce",
     turbidity: float = 1.0,
-    night_cloudiness: NightCloudiness = "previous",
+    night_cloudiness: NightCloudiness | None = None,
 ) -> EtoResult:
     """ASCE-EWRI 2005 standardized hourly reference ET (Eq. 1, hourly constants) [mm h-1].
 
@@ -488,13 +495,15 @@ def eto_asce_hourly(
     hourly means. Humidity per hour from the first present of ``ea_kpa`` [kPa], ``tdew_c`` [degC]
     (Eq. 37), ``rh_pct`` [%] (Eq. 41). The site is ``lat_deg``, ``lon_deg`` (east positive)
     [deg] and ``elevation_m`` [m]. Cd and G/Rn switch between day (Rn > 0) and night (Table 1,
-    Eq. 65-66); hours with a sun angle at the midpoint <= 0.3 rad take their Rs/Rso from
-    ``night_cloudiness`` (``"previous"``: the last daytime hour, ASCE; ``"one"``: Ref-ET).
+    Eq. 65-66); hours with a sun angle <= 0.3 rad (at the midpoint, or the start for Ref-ET)
+    take their Rs/Rso from ``night_cloudiness`` (``"previous"``: the last daytime hour, ASCE;
+    ``"one"``: Ref-ET; ``None``: as ``constants`` say).
     """
     _check_choice("reference", reference, REFERENCES)
     _check_choice("rso", rso, RSO_METHODS)
-    _check_choice("night_cloudiness", night_cloudiness, ("previous", "one"))
     c = resolve_constants(constants)
+    night = c.night_cloudiness if night_cloudiness is None else night_cloudiness
+    _check_choice("night_cloudiness", night, ("previous", "one"))
     coef = HOURLY_COEFFICIENTS[reference]
     lat, elev = check_site(lat_deg, elevation_m)
     if not -180.0 <= float(lon_deg) <= 360.0:
@@ -536,7 +545,7 @@ def eto_asce_hourly(
     lat_rad = float(np.deg2rad(lat))
     decl = solar_declination(doy, c)
     hour_mid = hour + 0.5
-    omega = hour_angle_midpoint(hour_mid, lon_deg, doy)
+    omega = hour_angle(hour_mid, lon_deg, doy)
     ra = fao56.extraterrestrial_radiation_hourly(
         lat_rad,
         doy,
@@ -558,10 +567,15 @@ def eto_asce_hourly(
         rso_v = clear_sky_radiation_full(ra, kb, diffuse_index(kb))
 
     # Eq. 45: bounded Rs/Rso by day (beta > 0.3 rad), the night rule otherwise.
-    day = np.asarray(np.arcsin(np.clip(sin_beta, -1.0, 1.0)) > BETA_DAYTIME_RAD, dtype=np.bool_)
+    sin_beta_test = sin_beta
+    if c.daytime_test_at == "start":
+        sin_beta_test = sin_sun_angle(lat_rad, decl, hour_angle(hour, lon_deg, doy))
+    day = np.asarray(
+        np.arcsin(np.clip(sin_beta_test, -1.0, 1.0)) > BETA_DAYTIME_RAD, dtype=np.bool_
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = fao56.relative_shortwave_radiation(rs, rso_v, lower=c.rs_rso_min)
-    ratio = _fill_night(ratio, day & np.isfinite(ratio), night_cloudiness)
+    ratio = _fill_night(ratio, day & np.isfinite(ratio), night)
 
     # Eq. 42-44: net radiation with the ASCE hourly sigma.
     rns = fao56.net_shortwave_radiation(rs)

@@ -143,7 +143,7 @@ def test_wind_eq33(uz: float, u2: float) -> None:
 def test_hourly_solar_geometry() -> None:
     assert float(fao56.seasonal_correction_solar_time(182)) == pytest.approx(-0.05874166519510547)
     # Hour angle of 18:00 UTC (refet's value for the period start).
-    assert float(asce.hour_angle_midpoint(18.0, LON, 182)) == pytest.approx(-0.5175774765601271)
+    assert float(asce.hour_angle(18.0, LON, 182)) == pytest.approx(-0.5175774765601271)
 
 
 @pytest.mark.parametrize(
@@ -308,12 +308,20 @@ def test_fallon_july_2015_matches_ref_et_software(reference: str, column: int) -
     assert np.all(np.abs(r.eto - expected) <= tolerance), np.abs(r.eto - expected).max()
 
 
-# Fallon AgriMet hourly, the daytime hours (Rs > 1 MJ m-2 h-1) of 2015-07-01 UTC: local PDT date
-# and hour, air temperature degF, dew point degF, wind mph at 3 m, Rs Langley/h; Ref-ET 4.1 ETr,
-# ETo [mm/h]. PDT = UTC - 7 h.
+# Fallon AgriMet hourly: the hours of 2015-07-01 PDT (UTC - 7 h) and the two daytime hours of
+# 2015-06-30 PDT that fall on 2015-07-01 UTC (refet's own test set): local date and hour, air
+# temperature degF, dew point degF, wind mph at 3 m, Rs Langley/h; Ref-ET 4.1 ETr, ETo [mm/h].
 FALLON_HOURLY = [
     ("2015-06-30", 17, 101.00, 39.35, 2.24, 55.48, 0.61, 0.51),
     ("2015-06-30", 18, 100.40, 38.55, 3.14, 32.80, 0.42, 0.32),
+    ("2015-07-01", 0, 79.88, 48.31, 5.81, 0.00, 0.10, 0.07),
+    ("2015-07-01", 1, 75.54, 50.55, 2.99, 0.00, 0.03, 0.02),
+    ("2015-07-01", 2, 73.30, 52.04, 4.06, 0.00, 0.04, 0.03),
+    ("2015-07-01", 3, 74.79, 52.49, 5.55, 0.00, 0.07, 0.05),
+    ("2015-07-01", 4, 69.89, 52.78, 2.03, 0.00, 0.00, -0.01),
+    ("2015-07-01", 5, 67.34, 52.64, 2.96, 0.00, 0.01, 0.00),
+    ("2015-07-01", 6, 68.56, 53.23, 2.61, 1.42, 0.01, 0.01),
+    ("2015-07-01", 7, 72.87, 54.35, 3.79, 8.32, 0.07, 0.05),
     ("2015-07-01", 8, 76.47, 55.17, 3.77, 26.41, 0.32, 0.25),
     ("2015-07-01", 9, 82.00, 55.18, 4.12, 38.35, 0.47, 0.38),
     ("2015-07-01", 10, 86.40, 52.49, 5.03, 50.17, 0.65, 0.52),
@@ -323,13 +331,20 @@ FALLON_HOURLY = [
     ("2015-07-01", 14, 97.40, 44.04, 3.88, 88.30, 1.02, 0.87),
     ("2015-07-01", 15, 98.50, 44.08, 4.70, 74.33, 0.93, 0.76),
     ("2015-07-01", 16, 100.20, 44.15, 5.04, 65.79, 0.87, 0.70),
+    ("2015-07-01", 17, 101.20, 43.14, 5.36, 53.80, 0.77, 0.60),
+    ("2015-07-01", 18, 101.90, 42.00, 3.11, 44.67, 0.55, 0.44),
+    ("2015-07-01", 19, 96.60, 47.10, 2.07, 11.83, 0.14, 0.08),
+    ("2015-07-01", 20, 90.00, 50.20, 11.00, 2.15, 0.24, 0.17),
+    ("2015-07-01", 21, 88.00, 50.57, 6.32, 0.00, 0.14, 0.10),
+    ("2015-07-01", 22, 84.80, 50.78, 5.77, 0.00, 0.12, 0.08),
+    ("2015-07-01", 23, 86.40, 49.76, 12.15, 0.00, 0.21, 0.16),
 ]
 
 
-@pytest.mark.parametrize(("reference", "column"), [("tall", 4), ("short", 5)])
-def test_fallon_hourly_matches_ref_et_software(reference: str, column: int) -> None:
+def _fallon_hourly(reference: str, **kwargs: object) -> tuple[EtoResult, np.ndarray]:
     local = np.array(
-        [np.datetime64(f"{d}T{h:02d}:00", "s") for d, h, *_ in FALLON_HOURLY], dtype="datetime64[s]"
+        [np.datetime64(f"{d}T{h:02d}:00", "s") for d, h, *_ in FALLON_HOURLY],
+        dtype="datetime64[s]",
     )
     raw = np.array([row[2:] for row in FALLON_HOURLY], dtype=np.float64)
     r = asce.eto_asce_hourly(
@@ -343,10 +358,24 @@ def test_fallon_hourly_matches_ref_et_software(reference: str, column: int) -> N
         elevation_m=ELEV,
         reference=reference,  # type: ignore[arg-type]
         rso="full",
-        constants="refet",
+        **kwargs,  # type: ignore[arg-type]
     )
-    expected = raw[:, column]
-    assert np.abs(r.eto - expected).max() <= 0.01
+    return r, raw
+
+
+@pytest.mark.parametrize(("reference", "column"), [("tall", 4), ("short", 5)])
+def test_fallon_hourly_matches_ref_et_software(reference: str, column: int) -> None:
+    r, raw = _fallon_hourly(reference, constants="refet")
+    assert np.abs(r.eto - raw[:, column]).max() <= 0.01
+
+
+def test_fallon_hourly_asce_night_rule_agrees_after_a_clear_evening() -> None:
+    # The series starts on a clear evening (Rs/Rso = 1 before sunset), so carrying the last
+    # daytime Rs/Rso through the night (ASCE) gives Ref-ET's night value 1.0 exactly.
+    ref_et, _ = _fallon_hourly("short", constants="refet")
+    ours, _ = _fallon_hourly("short", constants="refet", night_cloudiness="previous")
+    assert ref_et.details["rs_rso"][1] == 1.0
+    np.testing.assert_array_equal(ours.eto, ref_et.eto)
 
 
 # --- Behaviour ---------------------------------------------------------------------------------

@@ -9,10 +9,13 @@ from datetime import date, timedelta
 #: Evapo serves days from this date on (earlier requests are refused by the planner).
 PRODUCT_FIRST_DAY = date(1990, 1, 1)
 
-#: Rough boxes of the areas NWS forecasts (CONUS, Alaska, Hawaii, Puerto Rico) as
-#: (lat_min, lat_max, lon_min, lon_max) [deg].
+#: Approximate boxes of the areas NWS forecasts (CONUS in four parts, Alaska, Hawaii, Puerto Rico)
+#: as (lat_min, lat_max, lon_min, lon_max) [deg]; the points endpoint has the final word (404).
 USA_BOXES: tuple[tuple[float, float, float, float], ...] = (
-    (24.4, 49.5, -125.0, -66.9),
+    (24.4, 49.1, -125.0, -95.2),
+    (24.4, 45.0, -95.2, -66.9),
+    (45.0, 49.4, -95.2, -82.4),
+    (45.0, 47.5, -71.1, -66.9),
     (51.0, 71.6, -180.0, -129.9),
     (18.8, 22.4, -160.3, -154.7),
     (17.8, 18.6, -67.4, -65.2),

@@ -289,7 +289,7 @@ class Upstream:
                 raise UpstreamError(api, f"malformed JSON: {exc}", kind="malformed") from None
 
 
-_backoff = wait_exponential_jitter(initial=BACKOFF_INITIAL_S, max=BACKOFF_MAX_S, jitter=0.2)
+_backoff = wait_exponential_jitter(multiplier=BACKOFF_INITIAL_S, max=BACKOFF_MAX_S, jitter=0.2)
 
 
 def _wait(state: RetryCallState) -> float:

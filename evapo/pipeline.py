@@ -313,7 +313,7 @@ async def execute_job(job_id: str, services: Services) -> None:
             fused = await _cancellable(
                 job_id, run_pipeline(claimed.spec, emit=emit, services=services), services
             )
-            rows, summary = fused.to_rows(), fused.summary()
+            rows, summary = await asyncio.to_thread(lambda: (fused.to_rows(), fused.summary()))
             await emit(95, "store", f"storing {len(rows)} daily rows")
             stored = await store.store_result(job_id, rows, summary)
     except JobCancelled:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import json
 from typing import Any, Literal
 from uuid import uuid4
 
@@ -16,7 +18,7 @@ from evapo.api.models import JobAccepted, JobCreate, JobList, JobProblem, JobPub
 from evapo.events.messages import Progress
 from evapo.pipeline import check_spec, result_path
 from evapo.services import Services
-from evapo.store.jobs import JobRecord, JobSpec, JobStatus
+from evapo.store.jobs import JobRecord, JobSpec, JobStatus, json_safe
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
@@ -94,19 +96,28 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-@router.get("/{job_id}/result", summary="A succeeded job's daily rows as JSON or CSV")
+@router.get(
+    "/{job_id}/result",
+    summary="A succeeded job's daily rows as JSON or CSV",
+    response_class=Response,
+    responses={
+        200: {"model": JobResult, "content": {"text/csv": {}}},
+        409: {"description": "The job has not succeeded (no result)."},
+    },
+)
 async def get_result(
     job: JobDep, store: StoreDep, format: Literal["json", "csv"] = "json"
 ) -> Response:
     """Daily ET0 with its band, the fused weather, per-source ET0 and flags."""
     if job.status is not JobStatus.SUCCEEDED:
         raise HTTPException(409, f"job {job.id} has no result: it is {job.status.value}")
-    rows = await store.result_rows(job.id)
     if format == "csv":
+        text = await asyncio.to_thread(_csv, await store.result_rows(job.id))
         headers = {"Content-Disposition": f'attachment; filename="evapo-{job.id}.csv"'}
-        return Response(_csv(rows), media_type="text/csv", headers=headers)
-    body = JobResult(job_id=job.id, summary=job.summary or {}, rows=rows)
-    return Response(body.model_dump_json(), media_type="application/json")
+        return Response(text, media_type="text/csv", headers=headers)
+    rows = ",".join(await store.result_json_rows(job.id))
+    head = json.dumps({"job_id": job.id, "summary": json_safe(job.summary or {})})
+    return Response(f'{head[:-1]},"rows":[{rows}]}}', media_type="application/json")
 
 
 @router.delete("/{job_id}", status_code=202, summary="Cancel a queued or running job")

@@ -67,6 +67,9 @@ def mount_dashboard(app: FastAPI, settings: Settings) -> None:
         update_title=cast(Any, None),
         compress=False,
     )
+    # No callback needs Dash's own WebSocket channel: keep the renderer from opening one per tab
+    # (the only sockets a page opens are the job sockets of /ws/jobs/{id}).
+    dash_app.backend.websocket_capability = False
     dash_app.layout = build_layout(settings.tile_url)
     register_callbacks(dash_app)
     log.info("dashboard_mounted", path="/", tile_url=settings.tile_url or None)

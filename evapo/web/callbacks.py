@@ -248,6 +248,7 @@ def _result_callbacks(app: Dash) -> None:
         Output("daily-table", "columns"),
         Output("daily-table", "data"),
         Output("downloads", "style"),
+        Output("table-title", "style"),
         Input("result-store", "data"),
         Input("lang", "value"),
     )
@@ -261,6 +262,7 @@ def _result_callbacks(app: Dash) -> None:
                 [],
                 [],
                 _HIDDEN,
+                _HIDDEN,
             )
         view = await asyncio.to_thread(figures.result_view, result, lang)
         return (
@@ -272,6 +274,7 @@ def _result_callbacks(app: Dash) -> None:
             ],
             view.columns,
             view.table,
+            _SHOWN,
             _SHOWN,
         )
 

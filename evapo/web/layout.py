@@ -240,7 +240,7 @@ def _results() -> html.Div:
                 style={"display": "none"},
             ),
             html.Div(id="charts"),
-            html.H3(T("table"), className="h6 mt-3"),
+            html.H3(T("table"), className="h6 mt-3", id="table-title", style={"display": "none"}),
             DataTable(
                 id="daily-table",
                 columns=[],

@@ -26,16 +26,14 @@ from numpy.typing import NDArray
 from evapo.logging import get_logger
 from evapo.schema import DailySeries, FloatArray
 from evapo.science import fusion
-from evapo.science.stations import Site, StationFinder
-
-log = get_logger(__name__)
+from evapo.science.stations import Site, StationFinder, great_circle_km
 
 SCHEMA: Final = "evapo.calibration"
 SCHEMA_VERSION: Final = 1
 METHOD: Final = "pooled-linear-stack/v1"
 DEFAULT_RADIUS_KM: Final = 800.0
 """Distance to the nearest reference site beyond which the calibration does not apply [km]."""
-DEFAULT_LENGTH_SCALE_KM: Final = 200.0
+DEFAULT_LENGTH_SCALE_KM: Final = 100.0
 """Length scale of the Gaussian weight of a reference site's local correction [km]."""
 DEFAULT_PRIOR_STRENGTH: Final = 0.5
 """Weight of "no local correction" (ratio 1) against the sites' weights [-]."""
@@ -84,6 +82,8 @@ class LinearModel:
     """Per calendar month: RMSE / mean reference on held-out sites [-]."""
     site_ratio: dict[str, list[float]]
     """Per reference site and calendar month: sum(reference) / sum(held-out prediction) [-]."""
+    anomaly_scale: float = 1.0
+    """Factor on departures from the 31-day moving mean restoring day-to-day variance [-]."""
     n_days: int = 0
 
 
@@ -247,6 +247,11 @@ def _rows(design: SiteDesign, families: Sequence[str]) -> tuple[FloatArray, Floa
     return x[ok], design.truth[ok], ok
 
 
+def gram(x: FloatArray) -> FloatArray:
+    """``x' x`` by einsum (tall, narrow matrices: avoids multi-threaded BLAS contention)."""
+    return np.asarray(np.einsum("ij,ik->jk", x, x), dtype=np.float64)
+
+
 def _solve(xtx: FloatArray, xty: FloatArray) -> FloatArray:
     lam = RIDGE * float(np.mean(np.diag(xtx)))
     return np.asarray(np.linalg.solve(xtx + lam * np.eye(len(xty)), xty), dtype=np.float64)
@@ -256,49 +261,90 @@ def _month(dates: NDArray[np.datetime64]) -> NDArray[np.intp]:
     return np.asarray(dates.astype("datetime64[M]").astype(np.int64) % 12, dtype=np.intp)
 
 
-def _fit_model(designs: Sequence[SiteDesign], families: Sequence[str]) -> LinearModel:
-    """Pooled least squares over all sites, plus held-out-site residual statistics."""
+def _fit_model(
+    designs: Sequence[SiteDesign],
+    families: Sequence[str],
+    *,
+    length_scale_km: float,
+    prior_strength: float,
+) -> LinearModel:
+    """Pooled least squares over all sites, plus held-out-site statistics.
+
+    Every statistic (site ratios, anomaly scale, band quantiles, RMSE) comes from predictions of
+    a site by a model fitted without it; the band is measured on the whole prediction chain
+    (model, local correction from the other sites, variance preservation).
+    """
     normal = []
     for d in designs:
         x, y, _ = _rows(d, families)
-        normal.append((x.T @ x, x.T @ y, len(y)))
-    xtx = sum(n[0] for n in normal)
-    xty = sum(n[1] for n in normal)
-    coef = _solve(np.asarray(xtx), np.asarray(xty))
+        normal.append((gram(x), np.einsum("ij,i->j", x, y)))
+    xtx = np.asarray(sum(n[0] for n in normal))
+    xty = np.asarray(sum(n[1] for n in normal))
+    coef = _solve(xtx, xty)
 
-    # Leave-one-site-out predictions: every residual statistic is out of sample.
-    ratios: list[FloatArray] = []
-    months: list[NDArray[np.intp]] = []
-    sq_err: list[FloatArray] = []
-    truths: list[FloatArray] = []
+    # Held-out raw predictions and monthly ratios per site.
+    held: list[FloatArray] = []
+    months = [_month(d.dates) for d in designs]
     site_ratio: dict[str, list[float]] = {}
     for k, d in enumerate(designs):
-        if len(designs) > 1:
-            c = _solve(np.asarray(xtx - normal[k][0]), np.asarray(xty - normal[k][1]))
-        else:
-            c = coef
-        x, y, ok = _rows(d, families)
-        pred = np.maximum(x @ c, 0.05)
-        m = _month(d.dates)[ok]
-        ratios.append(y / pred)
-        months.append(m)
-        sq_err.append((y - pred) ** 2)
-        truths.append(y)
+        c = _solve(xtx - normal[k][0], xty - normal[k][1]) if len(designs) > 1 else coef
+        x = fusion.model_matrix(d.common, d.families, families)
+        pred = np.maximum(fusion.predict(x, c), 0.05)
+        pred[~np.isfinite(d.truth)] = np.nan
+        held.append(pred)
+        m = months[k]
+        ok = np.isfinite(pred)
         site_ratio[d.site.name] = [
-            float(y[m == j].sum() / pred[m == j].sum()) if np.any(m == j) else 1.0
+            float(d.truth[ok & (m == j)].sum() / pred[ok & (m == j)].sum())
+            if np.any(ok & (m == j))
+            else 1.0
             for j in range(12)
         ]
+
+    # Anomaly scale: std of the truth's sub-monthly departures over the prediction's.
+    num = den = 0.0
+    for k, d in enumerate(designs):
+        pa = held[k] * np.asarray(site_ratio[d.site.name])[months[k]]
+        pivot = fusion.moving_mean(pa)
+        ok = np.isfinite(pa)
+        num += float(((d.truth[ok] - pivot[ok]) ** 2).sum())
+        den += float(((pa[ok] - pivot[ok]) ** 2).sum())
+    anomaly_scale = float(np.sqrt(num / den)) if den > 0 else 1.0
+
+    # The whole chain on each held-out site: band ratios and RMSE by month.
+    ratios: list[FloatArray] = []
+    sq_err: list[FloatArray] = []
+    truths: list[FloatArray] = []
+    mm: list[NDArray[np.intp]] = []
+    for k, d in enumerate(designs):
+        neighbours = [
+            (
+                great_circle_km(d.site.lat, d.site.lon, o.site.lat, o.site.lon),
+                site_ratio[o.site.name],
+            )
+            for j, o in enumerate(designs)
+            if j != k
+        ]
+        adj, _ = fusion.local_ratio(
+            neighbours, length_scale_km=length_scale_km, prior_strength=prior_strength
+        )
+        pred = fusion.inflate_anomalies(held[k] * adj[months[k]], anomaly_scale)
+        ok = np.isfinite(pred) & (pred > 0)
+        ratios.append(d.truth[ok] / pred[ok])
+        sq_err.append((d.truth[ok] - pred[ok]) ** 2)
+        truths.append(d.truth[ok])
+        mm.append(months[k][ok])
     r = np.concatenate(ratios)
-    mm = np.concatenate(months)
     se = np.concatenate(sq_err)
     yy = np.concatenate(truths)
+    month = np.concatenate(mm)
     q05, q95, rel = [], [], []
     for j in range(12):
-        sel = mm == j
+        sel = month == j
         if not sel.any():
-            q05.append(0.7)
-            q95.append(1.3)
-            rel.append(0.2)
+            q05.append(float(np.exp(-fusion.Z90 * fusion.PRIOR_REL_SD)))
+            q95.append(float(np.exp(fusion.Z90 * fusion.PRIOR_REL_SD)))
+            rel.append(fusion.PRIOR_REL_SD)
             continue
         q05.append(float(np.quantile(r[sel], 0.05)))
         q95.append(float(np.quantile(r[sel], 0.95)))
@@ -310,6 +356,7 @@ def _fit_model(designs: Sequence[SiteDesign], families: Sequence[str]) -> Linear
         ratio_q95=q95,
         rel_rmse=rel,
         site_ratio=site_ratio,
+        anomaly_scale=anomaly_scale,
         n_days=len(yy),
     )
 
@@ -331,7 +378,7 @@ def fit_from_designs(
             f"(known families: {sorted(fusion.FAMILY_SOURCES)})"
         )
     models = [
-        _fit_model(designs, subset)
+        _fit_model(designs, subset, length_scale_km=length_scale_km, prior_strength=prior_strength)
         for size in range(len(present), 0, -1)
         for subset in combinations(present, size)
     ]
@@ -351,7 +398,9 @@ def fit_from_designs(
         period=(start, end),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    log.info("calibration_fitted", sites=len(designs), models=len(models), id=cal.id)
+    get_logger(__name__).info(
+        "calibration_fitted", sites=len(designs), models=len(models), id=cal.id
+    )
     return cal
 
 

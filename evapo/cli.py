@@ -150,6 +150,86 @@ def fake_apis(
     serve(data, host=host, port=port)
 
 
+@app.command()
+def calibrate(
+    reference: Annotated[
+        Path,
+        typer.Option("--reference", help="Reference folder (cities.csv, source folders, xavier/)."),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Artefact to write (JSON).")],
+    radius_km: Annotated[
+        float,
+        typer.Option(
+            "--radius-km", help="Distance to the nearest site beyond which it does not apply."
+        ),
+    ] = 800.0,
+) -> None:
+    """Learn a calibration artefact from a reference folder."""
+    from evapo.calibration import CalibrationError, fit_calibration, save_calibration
+    from evapo.logging import configure_logging
+    from evapo.validation import ReferenceError, read_reference
+
+    configure_logging("WARNING", json=False)
+    try:
+        cal = fit_calibration(read_reference(reference), radius_km=radius_km)
+    except (ReferenceError, CalibrationError) as exc:
+        typer.echo(f"evapo calibrate: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    save_calibration(cal, output)
+    typer.echo(
+        f"calibration {cal.id}: {len(cal.sites)} sites, {cal.period[0]}..{cal.period[1]}, "
+        f"{len(cal.models)} models -> {output}"
+    )
+
+
+@app.command()
+def validate(
+    reference: Annotated[Path, typer.Option("--reference", help="Training reference folder.")],
+    evaluate: Annotated[
+        Path | None,
+        typer.Option("--evaluate", help="Folder of cities to score (never used for calibration)."),
+    ] = None,
+    cv: Annotated[
+        str | None,
+        typer.Option("--cv", help="Cross-validation on --reference instead: leave-one-out."),
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the scores as JSON here.")
+    ] = None,
+) -> None:
+    """Score Evapo out of sample against reference ET0 (split or leave-one-out)."""
+    from rich.console import Console
+
+    from evapo.calibration import CalibrationError
+    from evapo.logging import configure_logging
+    from evapo.validation import (
+        ReferenceError,
+        render_table,
+        validate_loo,
+        validate_split,
+        write_json,
+    )
+
+    configure_logging("WARNING", json=False)
+    if (evaluate is None) == (cv is None):
+        typer.echo("evapo validate: give exactly one of --evaluate DIR or --cv", err=True)
+        raise typer.Exit(2)
+    if cv is not None and cv != "leave-one-out":
+        typer.echo(f"evapo validate: --cv must be leave-one-out, got {cv!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        result = (
+            validate_loo(reference) if evaluate is None else validate_split(reference, evaluate)
+        )
+    except (ReferenceError, CalibrationError) as exc:
+        typer.echo(f"evapo validate: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    Console().print(render_table(result))
+    if json_out is not None:
+        write_json(result, json_out)
+        typer.echo(f"scores written to {json_out}")
+
+
 def main() -> None:
     """Entry point for ``python -m evapo``."""
     app()

@@ -32,8 +32,6 @@ from evapo.science.fusion import fuse_point
 from evapo.science.metrics import SCORES, mean_scores, score
 from evapo.science.stations import Site
 
-log = get_logger(__name__)
-
 
 @dataclass(frozen=True)
 class SourceFolder:
@@ -175,7 +173,7 @@ def read_reference(folder: Path) -> list[ReferenceSite]:
                 extra=read_extras(folder, site, dates),
             )
         )
-    log.info("reference_read", folder=str(folder), sites=len(out))
+    get_logger(__name__).info("reference_read", folder=str(folder), sites=len(out))
     return out
 
 

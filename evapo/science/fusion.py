@@ -34,7 +34,6 @@ from evapo.science.daily import EtoResult, eto_daily
 if TYPE_CHECKING:
     from evapo.calibration import Calibration, LinearModel
 
-log = get_logger(__name__)
 
 #: Source name -> calibration family. Open-Meteo forecast is mapped to the archive's calibration
 #: (same provider, ECMWF-family models); MET Norway and NWS have no family: default priors.
@@ -72,6 +71,8 @@ PRIOR_REL_SD: Final = 0.25
 """Default relative error SD of an uncalibrated source's FAO-56 ET0 [-] (no bias correction)."""
 Z90: Final = 1.6448536269514722
 """Standard normal quantile of 0.95, for the 90 % prior band [-]."""
+ANOMALY_WINDOW_DAYS: Final = 31
+"""Window of the moving mean around which day-to-day anomalies are rescaled [day]."""
 
 
 @dataclass
@@ -290,6 +291,59 @@ def model_matrix(
     return np.column_stack(blocks)
 
 
+def predict(x: FloatArray, coef: FloatArray) -> FloatArray:
+    """Linear predictor ``x coef`` by einsum (no multi-threaded BLAS for one small product)."""
+    return np.asarray(np.einsum("ij,j->i", x, coef), dtype=np.float64)
+
+
+# --- Local correction and variance preservation ------------------------------------------------
+
+
+def moving_mean(x: FloatArray, window: int = ANOMALY_WINDOW_DAYS) -> FloatArray:
+    """Centred moving mean over ``window`` days, ignoring missing days (NaN where none)."""
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f"window must be a positive odd number of days, got {window}")
+    ok = np.isfinite(x)
+    kernel = np.ones(window)
+    num = np.convolve(np.where(ok, x, 0.0), kernel, mode="same")
+    den = np.convolve(ok.astype(np.float64), kernel, mode="same")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, np.nan)
+
+
+def inflate_anomalies(x: FloatArray, scale: float, window: int = ANOMALY_WINDOW_DAYS) -> FloatArray:
+    """Scale departures from the centred moving mean by ``scale`` [-] (variance preservation).
+
+    A least-squares prediction has less day-to-day variance than the truth; ``scale`` (learned
+    out of sample, about 1/r) restores it without moving the monthly means.
+    """
+    pivot = moving_mean(x, window)
+    return np.asarray(np.maximum(pivot + scale * (x - pivot), 0.0), dtype=np.float64)
+
+
+def local_ratio(
+    neighbours: Sequence[tuple[float, Sequence[float]]],
+    *,
+    length_scale_km: float,
+    prior_strength: float,
+) -> tuple[FloatArray, list[float]]:
+    """Monthly correction ratio [-] at a point from (distance [km], 12 monthly ratios) of sites.
+
+    Gaussian distance weights ``g = exp(-(d / L)^2)`` and a prior ratio of 1 with weight
+    ``prior_strength``: far from every site the correction fades to 1. Returns the ratios and
+    each site's normalised weight.
+    """
+    num = np.full(12, prior_strength)
+    den = prior_strength
+    g_all = []
+    for dist, ratios in neighbours:
+        g = math.exp(-((dist / length_scale_km) ** 2))
+        num = num + g * np.asarray(ratios, dtype=np.float64)
+        den += g
+        g_all.append(g)
+    return num / den, [g / den for g in g_all]
+
+
 # --- Fusion ------------------------------------------------------------------------------------
 
 
@@ -311,23 +365,14 @@ def _local_adjustment(
     model: LinearModel, calibration: Calibration, lat: float, lon: float
 ) -> tuple[FloatArray, list[tuple[str, float, float]]]:
     """Monthly multiplicative correction from nearby sites' ratios, shrunk towards 1 [-]."""
-    finder = calibration.finder()
-    matches = finder.within(lat, lon)
-    scale = calibration.domain.length_scale_km
-    num = np.full(12, calibration.domain.prior_strength)
-    den = calibration.domain.prior_strength
-    used: list[tuple[str, float, float]] = []
-    for m in matches:
-        ratios = model.site_ratio.get(m.site.name)
-        if ratios is None:
-            continue
-        g = math.exp(-((m.distance_km / scale) ** 2))
-        num = num + g * np.asarray(ratios)
-        den += g
-        used.append((m.site.name, m.distance_km, g))
-    total = sum(g for _, _, g in used) + calibration.domain.prior_strength
-    stations = [(name, d, g / total) for name, d, g in used]
-    return num / den, stations
+    matches = [m for m in calibration.finder().within(lat, lon) if m.site.name in model.site_ratio]
+    ratio, weights = local_ratio(
+        [(m.distance_km, model.site_ratio[m.site.name]) for m in matches],
+        length_scale_km=calibration.domain.length_scale_km,
+        prior_strength=calibration.domain.prior_strength,
+    )
+    used = [(m.site.name, m.distance_km, w) for m, w in zip(matches, weights, strict=True)]
+    return ratio, used
 
 
 def _calibrated_estimate(
@@ -343,6 +388,7 @@ def _calibrated_estimate(
     """The calibrated ET0 on days some model's families are all present."""
     n = len(dates)
     value = np.full(n, np.nan)
+    scale = np.ones(n)
     rel_rmse = np.full(n, np.nan)
     lo = np.full(n, np.nan)
     hi = np.full(n, np.nan)
@@ -360,8 +406,9 @@ def _calibrated_estimate(
         adj, st = _local_adjustment(model, calibration, lat, lon)
         if len(st) > len(stations):
             stations = st
-        pred = x[ok] @ np.asarray(model.coef) * adj[month[ok]]
+        pred = predict(x[ok], np.asarray(model.coef)) * adj[month[ok]]
         value[ok] = np.maximum(pred, 0.0)
+        scale[ok] = model.anomaly_scale
         rel_rmse[ok] = np.asarray(model.rel_rmse)[month[ok]]
         lo[ok] = np.exp(np.log(np.asarray(model.ratio_q05)[month[ok]]) * widen)
         hi[ok] = np.exp(np.log(np.asarray(model.ratio_q95)[month[ok]]) * widen)
@@ -373,6 +420,8 @@ def _calibrated_estimate(
                 contrib[name] |= ok & (idx == k)
     if not used_models:
         return None, [], []
+    pivot = moving_mean(value)
+    value = np.maximum(pivot + scale * (value - pivot), 0.0)
     variance = (rel_rmse * value) ** 2
     names = list(contrib)
     return (
@@ -473,7 +522,9 @@ def fuse_point(
         if used_models
         else "prior-weighted-mean"
     )
-    log.debug("fused", n_days=n, sources=sorted(sources), method=method, lat=lat, lon=lon)
+    get_logger(__name__).debug(
+        "fused", n_days=n, sources=sorted(sources), method=method, lat=lat, lon=lon
+    )
     return FusedSeries(
         dates=dates,
         eto=fused,

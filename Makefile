@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test test-unit test-integration test-e2e lint bench bench-kernel bench-fetch \
-        bench-fusion bench-service bench-load bench-batch services chromium calibration \
+        bench-fusion bench-service bench-load bench-batch bench-asce services chromium calibration \
         run-distributed fake-apis clean
 
 $(STAMP): pyproject.toml scripts/ensure-venv.sh
@@ -47,10 +47,14 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 ## bench: every benchmark (each also has its own target)
-bench: bench-kernel bench-fetch bench-fusion bench-service bench-load bench-batch
+bench: bench-kernel bench-fetch bench-fusion bench-service bench-load bench-batch bench-asce
 
 bench-kernel: $(STAMP)
 	$(PY) -m bench.kernel
+
+## bench-asce: ASCE-EWRI daily ETsz, Evapo vs refet on the 12-city series (speed, agreement)
+bench-asce: $(STAMP)
+	$(PY) -m bench.asce
 
 bench-fetch: $(STAMP)
 	$(PY) -m bench.fetch

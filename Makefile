@@ -71,6 +71,10 @@ bench-load: $(STAMP) services
 bench-batch: $(STAMP) services
 	$(PY) -m bench.batch
 
+## run-distributed: API x2, Celery workers x2 and Flower on local Redis + PostgreSQL (Ctrl-C stops)
+run-distributed: $(STAMP)
+	@bash scripts/run-distributed.sh
+
 ## calibration: rebuild the packaged default calibration artefact from ../shared reference data
 calibration: $(STAMP)
 	$(VENV)/bin/evapo calibrate --reference ../shared/data/brazil-eto-validation \

@@ -28,7 +28,9 @@ def worker(
     concurrency: int = typer.Option(
         2, "--concurrency", "-c", help="Pool processes (jobs at once)."
     ),
-    queues: str = typer.Option("evapo.jobs", "--queues", "-Q", help="Comma-separated queues."),
+    queues: str | None = typer.Option(
+        None, "--queues", "-Q", help="Comma-separated queues (default EVAPO_JOB_QUEUE)."
+    ),
     pool: str = typer.Option("prefork", "--pool", help="prefork (default) or solo."),
     hostname: str | None = typer.Option(None, "--hostname", "-n", help="Worker name, e.g. w1@%h."),
     metrics_port: int | None = typer.Option(

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 QUEUE = "evapo.jobs"
-"""The queue every job task is sent to (``evapo worker --queues`` defaults to it)."""
+"""Default queue of job tasks (``Settings.job_queue``; ``evapo worker --queues`` defaults to it)."""
 RUN_JOB_TASK = "evapo.run_job"
 """Name of the task that runs one job: one argument, the job id."""
 WORKER_LOST_CODE = "worker_lost"
@@ -63,8 +63,8 @@ def make_celery(settings: Settings) -> Celery:
         "result_serializer": "json",
         "result_backend": None,
         "task_ignore_result": True,
-        "task_default_queue": QUEUE,
-        "task_routes": {RUN_JOB_TASK: {"queue": QUEUE}},
+        "task_default_queue": settings.job_queue,
+        "task_routes": {RUN_JOB_TASK: {"queue": settings.job_queue}},
         "task_send_sent_event": True,
         "worker_send_task_events": True,
         "worker_hijack_root_logger": False,

@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from evapo.config import Settings
 from evapo.events.messages import Error
-from evapo.jobs.celery_app import QUEUE, RUN_JOB_TASK, WORKER_LOST_CODE, make_celery
+from evapo.jobs.celery_app import RUN_JOB_TASK, WORKER_LOST_CODE, make_celery
 from evapo.logging import get_logger
 
 if TYPE_CHECKING:
@@ -81,12 +81,13 @@ class CeleryJobRunner:
         return await loop.run_in_executor(self._executor, fn, *args)  # type: ignore[arg-type]
 
     def _send(self, job_id: str) -> None:
-        self._app().send_task(RUN_JOB_TASK, args=[job_id], queue=QUEUE, task_id=job_id)
+        queue = self.settings.job_queue
+        self._app().send_task(RUN_JOB_TASK, args=[job_id], queue=queue, task_id=job_id)
 
     async def submit(self, job_id: str) -> None:
         """Publish the job's task to the broker (returns once the broker has it)."""
         await self._blocking(self._send, job_id)
-        log.info("job_sent", job_id=job_id, queue=QUEUE)
+        log.info("job_sent", job_id=job_id, queue=self.settings.job_queue)
 
     async def cancel(self, job_id: str) -> None:
         """Nothing to do beyond the store flag the API already set (see the module notes)."""

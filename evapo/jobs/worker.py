@@ -8,10 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from evapo.config import Settings
-from evapo.jobs.celery_app import QUEUE, worker_app
 from evapo.logging import configure_logging, get_logger
-
-log = get_logger(__name__)
 
 POOLS = ("prefork", "solo")
 
@@ -44,7 +41,7 @@ def run_worker(
     settings: Settings,
     *,
     concurrency: int = 2,
-    queues: str = QUEUE,
+    queues: str | None = None,
     pool: str = "prefork",
     hostname: str | None = None,
     metrics_port: int | None = None,
@@ -59,10 +56,14 @@ def run_worker(
         raise WorkerConfigError(f"--concurrency must be >= 1, got {concurrency}")
     if pool not in POOLS:
         raise WorkerConfigError(f"--pool must be one of {POOLS}, got {pool!r}")
-    names = [q.strip() for q in queues.split(",") if q.strip()]
+    names = [q.strip() for q in (queues or settings.job_queue).split(",") if q.strip()]
     if not names:
         raise WorkerConfigError("--queues must name at least one queue")
     configure_logging(settings.log_level, json=settings.log_json)
+    # Imported after logging is configured: module loggers bind the configuration at import.
+    from evapo.jobs.celery_app import worker_app
+
+    log = get_logger(__name__)
     port = metrics_port or settings.worker_metrics_port
     if port:
         directory = _serve_metrics(port)

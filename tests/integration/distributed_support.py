@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -123,3 +124,84 @@ def temp_database(prefix: str = "evapo_e_") -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def settings_env(settings: object) -> dict[str, str]:
+    """``EVAPO_*`` variables reproducing the given settings' distributed-mode fields in a child."""
+    from evapo.config import Settings
+
+    assert isinstance(settings, Settings)
+    env = {
+        "EVAPO_MODE": settings.mode,
+        "EVAPO_DATABASE_URL": settings.database_url,
+        "EVAPO_REDIS_URL": settings.redis_url,
+        "EVAPO_BROKER_URL": settings.broker_url,
+        "EVAPO_JOB_QUEUE": settings.job_queue,
+        "EVAPO_JOB_DEADLINE_S": str(settings.job_deadline_s),
+        "EVAPO_LOG_LEVEL": settings.log_level,
+        "EVAPO_LOG_JSON": "true",
+    }
+    if settings.upstream_url:
+        env["EVAPO_UPSTREAM_URL"] = settings.upstream_url
+    return env
+
+
+class WorkerProcess:
+    """An ``evapo worker`` subprocess with its log in a file."""
+
+    def __init__(
+        self,
+        name: str,
+        env: dict[str, str],
+        log_dir: Path,
+        *,
+        concurrency: int = 1,
+        new_session: bool = False,
+    ) -> None:
+        self.name = name
+        self.log_path = log_dir / f"worker-{name}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "evapo",
+                "worker",
+                f"--concurrency={concurrency}",
+                f"--hostname={name}@%h",
+            ],
+            cwd=ROOT,
+            env=child_env(**env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=new_session,
+        )
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """Wait for Celery's 'ready' line (fail early if the worker exits)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker {self.name} exited:\n{self.log_text()[-4000:]}")
+            if " ready." in self.log_text():
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"worker {self.name} not ready:\n{self.log_text()[-4000:]}")
+
+    def pool_pids(self) -> list[int]:
+        """Pids of the worker's pool processes (children of the main process)."""
+        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._log.close()

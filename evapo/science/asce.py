@@ -7,14 +7,14 @@ this module holds only what differs, each choice a documented parameter:
 
 - ``reference``: ``"short"`` (clipped grass, ETos) or ``"tall"`` (alfalfa, ETrs): Cn, Cd, and
   the hourly soil heat flux ratios (:data:`DAILY_COEFFICIENTS`, :data:`HOURLY_COEFFICIENTS`).
-- ``rso``: clear-sky radiation ``"simple"`` (Eq. 19/47) or ``"full"`` (Appendix D: precipitable
-  water and turbidity, Eq. D.1-D.8).
+- ``rso``: clear-sky radiation ``"simple"`` (Eq. 19) or ``"full"`` (Appendix D: precipitable
+  water and turbidity, Eq. D.1-D.5 and the hourly sun angle).
 - ``constants``: :data:`ASCE_2005` (the report's printed constants) or :data:`REF_ET` (those of
   the University of Idaho Ref-ET software): pressure exponent, slope coefficient, solar constant,
   declination formula. Both use the ASCE Stefan-Boltzmann values and the Rs/Rso bounds
   0.3-1.0 (Eq. 18), where FAO-56 uses 4.903e-9 and only the upper bound.
 - hourly night cloudiness (``night_cloudiness``): the fcd of the last period with a sun angle
-  above 0.3 rad (ASCE-EWRI 2005, p. 21) or 1.0 (Ref-ET and the refet library).
+  above 0.3 rad (ASCE-EWRI 2005, notes to Eq. 45) or 1.0 (Ref-ET and the refet library).
 
 Wind must already be at 2 m: convert at the edge with :func:`evapo.science.fao56.wind_speed_2m`
 (ASCE Eq. 33 is FAO-56 Eq. 47).
@@ -96,7 +96,7 @@ class Constants:
     solar_constant: float
     """Solar constant Gsc [MJ m-2 min-1] (Eq. 21 and 48)."""
     declination: Literal["asce", "duffie_beckman"]
-    """Solar declination formula: ASCE Eq. 24 or Duffie and Beckman's 23.45 deg form."""
+    """Solar declination formula: ASCE-EWRI's (= FAO-56 Eq. 24) or Duffie and Beckman's."""
     sigma_daily: float = 4.901e-9
     """Stefan-Boltzmann constant for a day [MJ K-4 m-2 day-1] (Eq. 17)."""
     sigma_hourly: float = 2.042e-10
@@ -198,7 +198,7 @@ def solar_declination_duffie_beckman(doy: ArrayLike) -> FloatArray:
 
 
 def solar_declination(doy: ArrayLike, constants: Constants = ASCE_2005) -> FloatArray:
-    """Solar declination [rad]: ASCE Eq. 24 (= FAO-56 Eq. 24) or the Ref-ET form."""
+    """Solar declination [rad]: ASCE-EWRI's (= FAO-56 Eq. 24) or the Ref-ET form."""
     if constants.declination == "duffie_beckman":
         return solar_declination_duffie_beckman(doy)
     return fao56.solar_declination(doy)
@@ -225,7 +225,7 @@ def sin_sun_angle_daily(lat_rad: ArrayLike, doy: ArrayLike) -> FloatArray:
 
 
 def sin_sun_angle(lat_rad: ArrayLike, decl_rad: ArrayLike, omega_rad: ArrayLike) -> FloatArray:
-    """Sine of the sun angle above the horizon at hour angle omega (ASCE Eq. 62) [-].
+    """Sine of the sun angle above the horizon at hour angle omega (ASCE-EWRI Appendix D) [-].
 
     ``sin(beta) = sin(phi) sin(delta) + cos(phi) cos(delta) cos(omega)``; angles [rad].
     """
@@ -292,7 +292,7 @@ def eto_asce_daily(
     Tmean is (Tmax + Tmin) / 2 (Eq. 2) whatever ``tmean_c`` holds; humidity comes from the best
     input of each row (Table 3: Tdew, RHmax with RHmin, RHmax, RHmean); gaps are filled as
     ``missing`` allows (Appendix E: Rs from the temperature range with ``krs`` [degC-0.5], Tdew
-    from Tmin, wind 2 m/s), each estimate flagged. G is 0 (Eq. 30).
+    from Tmin, wind 2 m/s), each estimate flagged. Daily G is 0.
     """
     _check_choice("reference", reference, REFERENCES)
     _check_choice("rso", rso, RSO_METHODS)
@@ -325,12 +325,12 @@ def eto_asce_daily(
     delta = slope_vapour_pressure_curve(tmean, c.slope_coefficient)
     es = fao56.mean_saturation_vapour_pressure(tmax, tmin)
 
-    # Eq. 8-14 (Table 3 order), Appendix E estimate from Tmin when allowed.
+    # Actual vapour pressure in the Table 3 order, Appendix E estimate from Tmin when allowed.
     ea = _actual_vapour_pressure(series, flags, policy)
     vpd, clamped = _vapour_pressure_deficit(es, ea)
     flags[clamped] |= np.uint32(Flag.QC_SUSPECT)
 
-    # Eq. 21-27: extraterrestrial radiation with the chosen declination and solar constant.
+    # Eq. 21: extraterrestrial radiation with the chosen declination and solar constant.
     doy = day_of_year(series.dates)
     lat_rad = np.deg2rad(lat)
     decl = solar_declination(doy, c)
@@ -356,7 +356,7 @@ def eto_asce_daily(
         rs[est] = fao56.solar_radiation_from_temperature(ra[est], tmax[est], tmin[est], krs)
         flags[est] |= np.uint32(Flag.RS_FROM_TEMPERATURE)
 
-    # Eq. 15-18: net radiation with the ASCE sigma and Rs/Rso bounds; Eq. 30: G = 0.
+    # Eq. 15-18: net radiation with the ASCE sigma and Rs/Rso bounds; daily G = 0.
     rns = fao56.net_shortwave_radiation(rs)
     rnl = fao56.net_longwave_radiation(
         tmax, tmin, ea, rs, rso_v, sigma=c.sigma_daily, rs_rso_min=c.rs_rso_min
@@ -493,7 +493,7 @@ def eto_asce_hourly(
     ``times_utc`` are the UTC starts of consecutive one-hour periods (``datetime64``), in time
     order; ``tmean_c`` [degC], ``rs_mj_m2`` [MJ m-2 h-1] and ``wind2m_ms`` [m s-1 at 2 m] are
     hourly means. Humidity per hour from the first present of ``ea_kpa`` [kPa], ``tdew_c`` [degC]
-    (Eq. 37), ``rh_pct`` [%] (Eq. 41). The site is ``lat_deg``, ``lon_deg`` (east positive)
+    (``e0(Tdew)``), ``rh_pct`` [%] (``RH e0(T) / 100``). The site is ``lat_deg``, ``lon_deg`` (east positive)
     [deg] and ``elevation_m`` [m]. Cd and G/Rn switch between day (Rn > 0) and night (Table 1,
     Eq. 65-66); hours with a sun angle <= 0.3 rad (at the midpoint, or the start for Ref-ET)
     take their Rs/Rso from ``night_cloudiness`` (``"previous"``: the last daytime hour, ASCE;
@@ -519,11 +519,11 @@ def eto_asce_hourly(
     pressure = np.full(n, float(fao56.atmospheric_pressure(elev, exponent=c.pressure_exponent)))
     gamma = fao56.psychrometric_constant(pressure)
 
-    # Eq. 36, 37: slope and saturation vapour pressure at the hourly mean temperature.
+    # Eq. 5, 7: slope and saturation vapour pressure at the hourly mean temperature.
     delta = slope_vapour_pressure_curve(t, c.slope_coefficient)
     es = fao56.saturation_vapour_pressure(t)
 
-    # Eq. 37-41: actual vapour pressure from the first humidity input present on each hour.
+    # Actual vapour pressure from the first humidity input present on each hour.
     ea = np.full(n, np.nan)
     candidates: list[FloatArray] = []
     if ea_kpa is not None:
@@ -540,7 +540,7 @@ def eto_asce_hourly(
     vpd, clamped = _vapour_pressure_deficit(es, ea)
     flags[clamped] |= np.uint32(Flag.QC_SUSPECT)
 
-    # Eq. 47-57: extraterrestrial radiation of the hour, from the local mean solar clock at the
+    # Eq. 48-58: extraterrestrial radiation of the hour, from the local mean solar clock at the
     # midpoint (UTC + lon / 15; FAO-56 Eq. 31 adds Sc).
     lat_rad = float(np.deg2rad(lat))
     decl = solar_declination(doy, c)
@@ -555,10 +555,10 @@ def eto_asce_hourly(
         decl=decl,
         solar_constant=c.solar_constant,
     )
-    # Eq. 62: sun angle at the midpoint, used for Appendix D and the daytime test of Eq. 45.
+    # Sun angle at the midpoint, used by Appendix D and by the daytime test of Eq. 45.
     sin_beta = sin_sun_angle(lat_rad, decl, omega)
 
-    # Eq. 47 or Appendix D (Eq. D.1-D.4, D.6 with sin(beta) >= 0.01): clear-sky radiation.
+    # Eq. 19 (hourly Ra) or Appendix D (Eq. D.1-D.4, sin(beta) >= 0.01): clear-sky radiation.
     if rso == "simple":
         rso_v = fao56.clear_sky_radiation(ra, elev)
     else:

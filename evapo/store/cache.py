@@ -223,11 +223,22 @@ class WeatherCache:
                 await conn.execute(stmt, payload[start : start + _UPSERT_CHUNK])
         return int(keep.sum())
 
-    async def clear(self, source: str | None = None) -> None:
-        """Delete every cached row (of one source when given)."""
+    async def clear(
+        self,
+        source: str | None = None,
+        *,
+        at: tuple[float, float] | None = None,
+        grid: tuple[float, float] | None = None,
+    ) -> None:
+        """Delete cached rows: all, one source's, or one source's at the cell of point ``at``."""
         stmt = _TABLE.delete()
         if source is not None:
             stmt = stmt.where(_TABLE.c.source == source)
+        if at is not None:
+            if grid is None:
+                raise ValueError("grid: needed with at=")
+            lat_key, lon_key = cell_of(at[0], at[1], grid)
+            stmt = stmt.where(_TABLE.c.lat_key == lat_key, _TABLE.c.lon_key == lon_key)
         async with self.engine.begin() as conn:
             await conn.execute(stmt)
 

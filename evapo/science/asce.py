@@ -492,12 +492,12 @@ def eto_asce_hourly(
 
     ``times_utc`` are the UTC starts of consecutive one-hour periods (``datetime64``), in time
     order; ``tmean_c`` [degC], ``rs_mj_m2`` [MJ m-2 h-1] and ``wind2m_ms`` [m s-1 at 2 m] are
-    hourly means. Humidity per hour from the first present of ``ea_kpa`` [kPa], ``tdew_c`` [degC]
-    (``e0(Tdew)``), ``rh_pct`` [%] (``RH e0(T) / 100``). The site is ``lat_deg``, ``lon_deg`` (east positive)
+    hourly means. Humidity per hour comes from the first present of ``ea_kpa`` [kPa],
+    ``tdew_c`` [degC] and ``rh_pct`` [%]. The site is ``lat_deg``, ``lon_deg`` (east positive)
     [deg] and ``elevation_m`` [m]. Cd and G/Rn switch between day (Rn > 0) and night (Table 1,
-    Eq. 65-66); hours with a sun angle <= 0.3 rad (at the midpoint, or the start for Ref-ET)
-    take their Rs/Rso from ``night_cloudiness`` (``"previous"``: the last daytime hour, ASCE;
-    ``"one"``: Ref-ET; ``None``: as ``constants`` say).
+    Eq. 65-66). Hours with a sun angle <= 0.3 rad (at the midpoint; Ref-ET: at the start) take
+    their Rs/Rso from ``night_cloudiness``: ``"previous"`` (the last daytime hour, ASCE),
+    ``"one"`` (Ref-ET) or ``None`` (as ``constants`` say).
     """
     _check_choice("reference", reference, REFERENCES)
     _check_choice("rso", rso, RSO_METHODS)

@@ -232,6 +232,56 @@ def validate(
         typer.echo(f"scores written to {json_out}")
 
 
+@app.command()
+def eto(
+    input_csv: Annotated[
+        Path, typer.Argument(metavar="INPUT.csv", help="Daily station data in canonical columns.")
+    ],
+    *,
+    lat: Annotated[float, typer.Option("--lat", help="Latitude in degrees, north positive.")],
+    elevation: Annotated[
+        float, typer.Option("--elevation", help="Elevation above sea level in metres.")
+    ],
+    wind_height: Annotated[
+        float | None,
+        typer.Option("--wind-height", help="Height in metres of the 'wind_ms' column (default 2)."),
+    ] = None,
+    details: Annotated[
+        bool, typer.Option("--details", help="Add every intermediate (Ra, Rs, Rn, ea, ...).")
+    ] = False,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the CSV here (default stdout).")
+    ] = None,
+    krs: Annotated[
+        float, typer.Option("--krs", help="Eq. 50 coefficient: 0.16 interior, 0.19 coastal.")
+    ] = 0.16,
+    missing: Annotated[
+        str,
+        typer.Option("--missing", help="Missing-data policy: fao56, hargreaves or strict."),
+    ] = "fao56",
+) -> None:
+    """FAO-56 daily reference ET0 of a station CSV: date, eto_mm, flags (+ --details)."""
+    from evapo.eto_cli import EtoInputError, EtoRequest, run_eto
+
+    request = EtoRequest(
+        input=input_csv,
+        lat_deg=lat,
+        elevation_m=elevation,
+        wind_height_m=wind_height,
+        details=details,
+        output=output,
+        krs=krs,
+        missing=missing,
+    )
+    try:
+        text = run_eto(request)
+    except EtoInputError as exc:
+        typer.echo(f"evapo eto: error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if output is None:
+        typer.echo(text, nl=False)
+
+
 def main() -> None:
     """Entry point for ``python -m evapo``."""
     app()

@@ -136,9 +136,10 @@ async def run_pipeline(
     planned = [name for name, span in plan.per_source.items() if span is not None]
     await emit(5, "plan", f"sources planned: {', '.join(planned)}", {"sources": planned})
 
+    upstream = services.job_upstream()
     try:
         elevation, elevation_origin = await resolve_elevation(
-            spec.lat, spec.lon, user_elevation=spec.elevation, settings=settings
+            spec.lat, spec.lon, user_elevation=spec.elevation, settings=settings, client=upstream
         )
     except SourceError as exc:
         raise JobFailure("no_elevation", f"elevation unknown ({exc.reason}); give it") from exc
@@ -164,6 +165,7 @@ async def run_pipeline(
         settings=settings,
         cache=services.cache,
         on_done=on_done,
+        upstream=upstream,
     )
     fetched = {name: r.series for name, r in results.items() if r.series is not None}
     if not fetched:

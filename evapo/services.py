@@ -24,6 +24,7 @@ from evapo.store.jobs import JobStore
 
 if TYPE_CHECKING:
     from evapo.calibration import Calibration
+    from evapo.sources.http import Upstream
     from evapo.store.cache import WeatherCache
 
 log = get_logger(__name__)
@@ -40,6 +41,16 @@ class Services:
     cache: WeatherCache
     calibration: Calibration | None
     runner: JobRunner | None = None
+    upstream: Upstream | None = None
+    """Process-wide upstream HTTP client (connection pool); jobs wrap it in their own Upstream."""
+
+    def job_upstream(self) -> Upstream:
+        """A per-job Upstream (its own request counts) on the shared connection pool."""
+        from evapo.sources.http import Upstream
+
+        if self.upstream is None:
+            self.upstream = Upstream(self.settings)
+        return Upstream(self.settings, client=self.upstream.client)
 
 
 def _event_log(settings: Settings) -> EventLog:
@@ -118,5 +129,7 @@ async def close_services(services: Services) -> None:
     if services.runner is not None:
         await services.runner.stop()
     await services.events.close()
+    if services.upstream is not None:
+        await services.upstream.aclose()
     await services.engine.dispose()
     log.info("services_closed")

@@ -8,6 +8,7 @@ earliest year.
 
 from __future__ import annotations
 
+import csv
 import math
 import threading
 from dataclasses import dataclass
@@ -15,7 +16,6 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
@@ -52,13 +52,11 @@ class FakeData:
         cities_csv = self.root / "cities.csv"
         if not cities_csv.is_file():
             raise FileNotFoundError(f"fake data folder {self.root} has no cities.csv")
-        frame = pd.read_csv(cities_csv)
-        self.cities = [
-            City(str(name), float(a), float(o), float(z))
-            for name, a, o, z in zip(
-                frame["city"], frame["lat"], frame["lon"], frame["alt"], strict=True
-            )
-        ]
+        with cities_csv.open(newline="") as fh:
+            self.cities = [
+                City(r["city"], float(r["lat"]), float(r["lon"]), float(r["alt"]))
+                for r in csv.DictReader(fh)
+            ]
         if not self.cities:
             raise ValueError(f"{cities_csv} lists no city")
         self._lat = np.array([c.lat for c in self.cities])
@@ -96,12 +94,16 @@ class FakeData:
 
 
 def _read_series(path: Path) -> CitySeries:
-    frame = pd.read_csv(path)
-    dates = pd.to_datetime(frame["date"]).to_numpy().astype("datetime64[D]")
-    if len(dates) == 0:
-        raise ValueError(f"{path} has no rows")
+    with path.open(newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        rows = list(reader)
+    if not rows or header[0] != "date":
+        raise ValueError(f"{path}: expected a 'date' column and at least one row")
+    dates = np.array([r[0] for r in rows], dtype="datetime64[D]")
+    table = np.array([[float(v) if v else np.nan for v in r[1:]] for r in rows], dtype=np.float64)
     expected = np.arange(dates[0], dates[0] + len(dates))
-    columns = {c: frame[c].to_numpy(dtype=np.float64) for c in frame.columns if c != "date"}
+    columns = {c: table[:, i].copy() for i, c in enumerate(header[1:])}
     if not np.array_equal(dates, expected):
         # Reindex onto a contiguous calendar; absent days become NaN.
         full = np.arange(dates[0], dates[-1] + 1)

@@ -14,12 +14,9 @@ from typing import Final, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from evapo.logging import get_logger
 from evapo.schema import DailySeries, Flag, FloatArray
 from evapo.science import fao56
 from evapo.science.daily import check_site, day_of_year
-
-log = get_logger(__name__)
 
 Action = Literal["rejected", "suspect"]
 Mask = NDArray[np.bool_]
@@ -202,12 +199,4 @@ def check_daily(
         c.add("precip_mm", p < 0.0, "negative precipitation", "rejected")
         c.add("precip_mm", p > rules.precip_max_mm, f"above {rules.precip_max_mm:g} mm", "rejected")
 
-    report = c.report()
-    if report.issues:
-        log.info(
-            "qc_findings",
-            source=series.source,
-            rejected=len(report.rejected),
-            suspect=len(report.suspect),
-        )
-    return report
+    return c.report()

@@ -121,8 +121,9 @@ def _cards(values: dict[str, float | None], summary: dict[str, Any], lang: str) 
     return [dbc.Row(cols, className="g-2"), html.Div(" · ".join(notes), className="small mb-2")]
 
 
-def _layout(title: str, y_title: str) -> dict[str, Any]:
+def _layout(title: str, y_title: str, lang: str) -> dict[str, Any]:
     return {
+        "xaxis": {"tickformat": "%d/%m/%Y" if lang == "pt" else "%b %d, %Y"},
         "title": {"text": title, "font": {"size": 14}},
         "margin": {"l": 50, "r": 10, "t": 40, "b": 40},
         "height": 320,
@@ -171,7 +172,7 @@ def eto_figure(rows: list[dict[str, Any]], lang: str) -> dict[str, Any]:
             name=t(lang, "fused"),
         )
     )
-    fig.update_layout(_layout(t(lang, "chart_eto"), "mm/day" if lang == "en" else "mm/dia"))
+    fig.update_layout(_layout(t(lang, "chart_eto"), t(lang, "per_day"), lang))
     return dict(fig.to_plotly_json())
 
 
@@ -201,7 +202,7 @@ def cumulative_figure(rows: list[dict[str, Any]], lang: str) -> dict[str, Any]:
             ),
         ]
     )
-    fig.update_layout(_layout(t(lang, "chart_cum"), "mm"))
+    fig.update_layout(_layout(t(lang, "chart_cum"), "mm", lang))
     return dict(fig.to_plotly_json())
 
 

@@ -25,6 +25,7 @@ from playwright.sync_api import (
     ConsoleMessage,
     Page,
     Playwright,
+    expect,
     sync_playwright,
 )
 
@@ -56,6 +57,8 @@ new MutationObserver(() => {
 """
 
 pytestmark = pytest.mark.e2e
+# This machine is shared: allow slow steps rather than flaky failures.
+expect.set_options(timeout=30_000)
 
 
 class EvapoServer:

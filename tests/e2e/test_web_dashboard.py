@@ -141,7 +141,7 @@ def test_scenario_1_happy_path(
     dates = table_column(page, "date")
 
     # Portuguese: labels, decimal commas on the page, and a ';' CSV with decimal commas.
-    page.get_by_label("PT").check()
+    page.get_by_role("radio", name="PT", exact=True).check()
     expect(page.locator("#calc-btn")).to_have_text("Calcular")
     expect(page.locator("#daily-table th").filter(has_text="Data")).to_have_count(1)
     assert all("," in v for v in table_column(page, "eto_mm"))

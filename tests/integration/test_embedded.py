@@ -109,6 +109,12 @@ async def test_happy_path_progress_then_success_and_results(api: str) -> None:
     lines = csv_text.strip().split("\n")
     assert len(lines) == 366 and lines[0].startswith("date,eto_mm,eto_lo_mm,eto_hi_mm")
     assert lines[1].startswith("2019-01-01,")
+    async with httpx2.AsyncClient(base_url=api) as http:
+        metrics = (await http.get("/metrics")).text
+    assert 'evapo_job_step_seconds_count{step="fetch"}' in metrics
+    assert 'evapo_source_fetches_total{outcome="ok",source="nasa_power"}' in metrics
+    assert "evapo_upstream_calls_total" in metrics
+    assert 'evapo_jobs{status="succeeded"}' in metrics
 
 
 async def test_late_connect_replays_all_and_after_resumes_exactly(api: str) -> None:
@@ -177,7 +183,9 @@ async def test_cancel_ends_with_error_cancelled(api: str, faults: httpx2.AsyncCl
     async with EvapoClient(api) as client:
         job_id = await _submit(client, start="2015-01-01", end="2015-01-31", elevation=200)
         async with _socket(api, job_id) as socket:
-            await _messages(socket, limit=2)
+            await _messages(socket, limit=3)
+            heartbeat = json.loads(await socket.recv())  # fetching hangs: the socket idles
+            assert heartbeat["type"] == "HEARTBEAT" and heartbeat["job_id"] == job_id
             t0 = time.perf_counter()
             async with httpx2.AsyncClient(base_url=api) as http:
                 assert (await http.delete(f"/api/v1/jobs/{job_id}")).status_code == 202

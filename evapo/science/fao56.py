@@ -310,9 +310,14 @@ def relative_shortwave_radiation(
 ) -> FloatArray:
     """Relative shortwave radiation Rs/Rso as used in Eq. 39, limited to <= 1.0 [-].
 
-    ``lower`` [-] adds a lower limit (ASCE-EWRI 2005 Eq. 18 uses 0.3); FAO-56 has none.
+    ``lower`` [-] adds a lower limit (ASCE-EWRI 2005 Eq. 18 uses 0.3); FAO-56 has none. Where
+    Rso is 0 (polar night) the ratio is undefined and taken as 1.0, as refet does.
     """
-    ratio = np.minimum(_f(rs) / _f(rso), 1.0)
+    rs_ = _f(rs)
+    rso_ = _f(rso)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.minimum(rs_ / rso_, 1.0)
+    ratio = np.where(rso_ > 0.0, ratio, np.where(np.isnan(rs_), np.nan, 1.0))
     return _f(ratio if lower is None else np.maximum(ratio, lower))
 
 

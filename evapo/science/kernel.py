@@ -93,8 +93,9 @@ def _pm_row(  # noqa: PLR0917 - numba kernels take positional arguments only
     # Eq. 19, or ea given.
     ea = h if hum_is_ea else h / 100.0 * es
     # Eq. 38-40 with Rs/Rso limited to 1.
+    # Rs/Rso limited to 1; Rso = 0 (inv_rso = inf) gives 1 as in fao56 (NaN Rs stays NaN).
     ratio = r * inv_rso
-    ratio = 1.0 if ratio > 1.0 else ratio
+    ratio = 1.0 if ratio > 1.0 or (r == 0.0 and inv_rso == math.inf) else ratio
     kx = tx + 273.16
     kn = tn + 273.16
     kx2 = kx * kx

@@ -37,6 +37,8 @@ DEFAULT_LENGTH_SCALE_KM: Final = 100.0
 """Length scale of the Gaussian weight of a reference site's local correction [km]."""
 DEFAULT_PRIOR_STRENGTH: Final = 0.5
 """Weight of "no local correction" (ratio 1) against the sites' weights [-]."""
+MAX_ANOMALY_SCALE: Final = 1.2
+"""Cap on the variance-preserving factor [-]: beyond it, rescaling adds more error than skill."""
 RIDGE: Final = 1e-6
 """Ridge penalty relative to the mean diagonal of X'X [-] (numerical safety only)."""
 
@@ -310,6 +312,7 @@ def _fit_model(
         num += float(((d.truth[ok] - pivot[ok]) ** 2).sum())
         den += float(((pa[ok] - pivot[ok]) ** 2).sum())
     anomaly_scale = float(np.sqrt(num / den)) if den > 0 else 1.0
+    anomaly_scale = min(max(anomaly_scale, 1.0), MAX_ANOMALY_SCALE)
 
     # The whole chain on each held-out site: band ratios and RMSE by month.
     ratios: list[FloatArray] = []

@@ -239,21 +239,28 @@ def _collect(per_city: dict[str, dict[str, dict[str, float]]]) -> dict[str, Any]
     return {"methods": methods}
 
 
+def predict_folder(calibration: Calibration, folder: Path) -> dict[str, CityPrediction]:
+    """Predict every city of a folder from its sources and location only (no reference read)."""
+    out = {}
+    for site in read_sites(folder):
+        sources = read_sources(folder, site)
+        dates = _extras_dates(sources)
+        out[site.name] = predict_city(calibration, site, sources, read_extras(folder, site, dates))
+    return out
+
+
 def validate_split(
     train_dir: Path, test_dir: Path, *, progress: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
     """Calibrate on ``train_dir`` only, predict every city of ``test_dir``, then score it."""
-    train = read_reference(train_dir)
-    calibration = fit_from_designs([site_design(s) for s in train])
+    calibration = fit_from_designs([site_design(s) for s in read_reference(train_dir)])
+    predictions = predict_folder(calibration, test_dir)
     per_city: dict[str, dict[str, dict[str, float]]] = {}
-    for site in read_sites(test_dir):
-        sources = read_sources(test_dir, site)
-        dates = _extras_dates(sources)
-        pred = predict_city(calibration, site, sources, read_extras(test_dir, site, dates))
-        truth = read_truth(test_dir, site, pred.dates)
-        per_city[site.name] = score_prediction(pred, truth)
+    for name, pred in predictions.items():
+        truth = read_truth(test_dir, pred.site, pred.dates)
+        per_city[name] = score_prediction(pred, truth)
         if progress:
-            progress(site.name)
+            progress(name)
     result = _collect(per_city)
     result["mode"] = "split"
     result["calibration"] = {"id": calibration.id, "sites": [s.name for s in calibration.sites]}

@@ -71,6 +71,8 @@ PRIOR_REL_SD: Final = 0.25
 """Default relative error SD of an uncalibrated source's FAO-56 ET0 [-] (no bias correction)."""
 Z90: Final = 1.6448536269514722
 """Standard normal quantile of 0.95, for the 90 % prior band [-]."""
+MIN_REPORTED_WEIGHT: Final = 1e-3
+"""Reference sites with a smaller weight in the local correction are not listed [-]."""
 ANOMALY_WINDOW_DAYS: Final = 31
 """Window of the moving mean around which day-to-day anomalies are rescaled [day]."""
 
@@ -304,9 +306,14 @@ def moving_mean(x: FloatArray, window: int = ANOMALY_WINDOW_DAYS) -> FloatArray:
     if window < 1 or window % 2 == 0:
         raise ValueError(f"window must be a positive odd number of days, got {window}")
     ok = np.isfinite(x)
-    kernel = np.ones(window)
-    num = np.convolve(np.where(ok, x, 0.0), kernel, mode="same")
-    den = np.convolve(ok.astype(np.float64), kernel, mode="same")
+    n = len(x)
+    half = window // 2
+    csum = np.concatenate([[0.0], np.cumsum(np.where(ok, x, 0.0))])
+    ccount = np.concatenate([[0.0], np.cumsum(ok.astype(np.float64))])
+    lo = np.clip(np.arange(n) - half, 0, n)
+    hi = np.clip(np.arange(n) + half + 1, 0, n)
+    num = csum[hi] - csum[lo]
+    den = ccount[hi] - ccount[lo]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / den, np.nan)
 
@@ -371,7 +378,11 @@ def _local_adjustment(
         length_scale_km=calibration.domain.length_scale_km,
         prior_strength=calibration.domain.prior_strength,
     )
-    used = [(m.site.name, m.distance_km, w) for m, w in zip(matches, weights, strict=True)]
+    used = [
+        (m.site.name, m.distance_km, w)
+        for m, w in zip(matches, weights, strict=True)
+        if w >= MIN_REPORTED_WEIGHT
+    ]
     return ratio, used
 
 
@@ -431,12 +442,16 @@ def _calibrated_estimate(
     )
 
 
-def _prior_estimate(name: str, eto: FloatArray) -> _Estimate:
-    """A source's plain FAO-56 ET0 with the default error prior."""
+def _prior_estimate(name: str, eto: FloatArray, level: FloatArray) -> _Estimate:
+    """A source's plain FAO-56 ET0 with the default error prior.
+
+    The error SD is relative to the day's ``level`` [mm day-1] (the calibrated estimate, else
+    the sources' mean), so that uncalibrated sources get equal weights among themselves.
+    """
     ok = np.isfinite(eto)
     return _Estimate(
         value=eto,
-        variance=(PRIOR_REL_SD * np.maximum(eto, 0.1)) ** 2,
+        variance=(PRIOR_REL_SD * np.maximum(level, 0.1)) ** 2,
         lo_ratio=np.full(len(eto), math.exp(-Z90 * PRIOR_REL_SD)),
         hi_ratio=np.full(len(eto), math.exp(Z90 * PRIOR_REL_SD)),
         sources=[ok],
@@ -482,15 +497,19 @@ def fuse_point(
         if cal is not None:
             estimates.append(cal)
             calibrated_sources = {s for s, fam in FAMILY_OF_SOURCE.items() if fam in families}
+    stack = np.array(list(per_source.values()))
+    count = np.isfinite(stack).sum(axis=0)
+    level = np.where(count > 0, np.nansum(stack, axis=0) / np.maximum(count, 1), np.nan)
     has_cal = np.zeros(n, bool)
     if estimates:
         has_cal = np.isfinite(estimates[0].value)
+        level = np.where(has_cal, estimates[0].value, level)
     for name, eto in per_source.items():
         if name in calibrated_sources:
             # A calibrated family's source enters only on days its model could not be used.
-            estimates.append(_prior_estimate(name, np.where(has_cal, np.nan, eto)))
+            estimates.append(_prior_estimate(name, np.where(has_cal, np.nan, eto), level))
         else:
-            estimates.append(_prior_estimate(name, eto))
+            estimates.append(_prior_estimate(name, eto, level))
 
     # Inverse error-variance weights.
     w = np.array([np.where(np.isfinite(e.value), 1.0 / e.variance, 0.0) for e in estimates])

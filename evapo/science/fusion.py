@@ -86,6 +86,10 @@ class FamilyInputs:
     source_index: NDArray[np.int8]
     """Index into ``FAMILY_SOURCES[family]`` of the source used per day, -1 if none."""
 
+    def rows(self, mask: NDArray[np.bool_]) -> FamilyInputs:
+        """The inputs of the selected days only."""
+        return FamilyInputs(features=self.features[mask], source_index=self.source_index[mask])
+
 
 @dataclass
 class FusedSeries:
@@ -201,7 +205,11 @@ def union_dates(sources: Mapping[str, DailySeries]) -> NDArray[np.datetime64]:
     for name, s in sources.items():
         if len(s) and np.any(np.diff(s.dates.astype(np.int64)) <= 0):
             raise ValueError(f"source {name!r}: dates must be strictly increasing")
-    return np.unique(np.concatenate([s.dates for s in sources.values()]).astype("datetime64[D]"))
+    first = next(iter(sources.values())).dates
+    if all(np.array_equal(s.dates, first) for s in sources.values()):
+        return first
+    days = np.concatenate([s.dates.astype(np.int64) for s in sources.values()])
+    return np.unique(np.sort(days)).astype("datetime64[D]")
 
 
 def _neighbour(x: FloatArray, step: int) -> FloatArray:
@@ -410,14 +418,18 @@ def _calibrated_estimate(
     for model in sorted(calibration.models, key=lambda m: -len(m.families)):
         if not all(f in families for f in model.families):
             continue
-        x = model_matrix(common, families, model.families)
-        ok = np.isfinite(x).all(axis=1) & ~np.isfinite(value)
+        ok = ~np.isfinite(value)
+        for family in model.families:
+            ok &= families[family].source_index >= 0
         if not ok.any():
             continue
+        x = model_matrix(
+            common[ok], {f: families[f].rows(ok) for f in model.families}, model.families
+        )
         adj, st = _local_adjustment(model, calibration, lat, lon)
         if len(st) > len(stations):
             stations = st
-        pred = predict(x[ok], np.asarray(model.coef)) * adj[month[ok]]
+        pred = predict(x, np.asarray(model.coef)) * adj[month[ok]]
         value[ok] = np.maximum(pred, 0.0)
         scale[ok] = model.anomaly_scale
         rel_rmse[ok] = np.asarray(model.rel_rmse)[month[ok]]

@@ -259,21 +259,85 @@ def eto(
         str,
         typer.Option("--missing", help="Missing-data policy: fao56, hargreaves or strict."),
     ] = "fao56",
+    method: Annotated[
+        str | None,
+        typer.Option(
+            "--method", help="fao56 (default) or asce; when given, a 'method' column is added."
+        ),
+    ] = None,
+    reference: Annotated[
+        str,
+        typer.Option(
+            "--reference", help="ASCE reference: short (grass ETo) or tall (alfalfa ETr)."
+        ),
+    ] = "short",
+    rso: Annotated[
+        str | None,
+        typer.Option(
+            "--rso", help="Clear-sky Rso: simple (FAO-56 default) or full (ASCE default)."
+        ),
+    ] = None,
+    constants: Annotated[
+        str,
+        typer.Option(
+            "--constants", help="ASCE constants: asce (the 2005 report) or refet (Ref-ET)."
+        ),
+    ] = "asce",
+    temperature_unit: Annotated[
+        str | None, typer.Option("--temperature-unit", help="degC, degF or K (unit-free columns).")
+    ] = None,
+    radiation_unit: Annotated[
+        str | None,
+        typer.Option("--radiation-unit", help="MJ/m2/day, W/m2, Langley/day or kWh/m2/day."),
+    ] = None,
+    wind_unit: Annotated[
+        str | None, typer.Option("--wind-unit", help="m/s, mph, km/h or knot (column 'wind').")
+    ] = None,
+    vapour_pressure_unit: Annotated[
+        str | None, typer.Option("--vapour-pressure-unit", help="kPa, hPa or Pa (column 'ea').")
+    ] = None,
+    pressure_unit: Annotated[
+        str | None, typer.Option("--pressure-unit", help="kPa, hPa, Pa or inHg ('pressure').")
+    ] = None,
+    specific_humidity_unit: Annotated[
+        str | None, typer.Option("--specific-humidity-unit", help="kg/kg or g/kg (column 'q').")
+    ] = None,
+    precipitation_unit: Annotated[
+        str | None, typer.Option("--precipitation-unit", help="mm or in (column 'precip').")
+    ] = None,
 ) -> None:
-    """FAO-56 daily reference ET0 of a station CSV: date, eto_mm, flags (+ --details)."""
-    from evapo.eto_cli import EtoInputError, EtoRequest, run_eto
+    """Daily reference ET of a station CSV (FAO-56, or ASCE-EWRI with --method asce).
 
-    request = EtoRequest(
-        input=input_csv,
-        lat_deg=lat,
-        elevation_m=elevation,
-        wind_height_m=wind_height,
-        details=details,
-        output=output,
-        krs=krs,
-        missing=missing,
-    )
+    Output: date, eto_mm, flags (+ method with --method, + --details). Columns are canonical
+    (tmax_c, rs_mj_m2, ...) or unit-free (tmax, tmin, tmean, tdew, rs, wind, precip, rh_mean,
+    rh_max, rh_min, ea, q with pressure) in the units named by the --*-unit options.
+    """
+    from evapo.eto_cli import EtoInputError, EtoRequest, run_eto, station_units
+
     try:
+        request = EtoRequest(
+            input=input_csv,
+            lat_deg=lat,
+            elevation_m=elevation,
+            wind_height_m=wind_height,
+            details=details,
+            output=output,
+            krs=krs,
+            missing=missing,
+            method=method,
+            reference=reference,
+            rso=rso,
+            constants=constants,
+            units=station_units(
+                temperature=temperature_unit,
+                radiation=radiation_unit,
+                wind=wind_unit,
+                vapour_pressure=vapour_pressure_unit,
+                pressure=pressure_unit,
+                specific_humidity=specific_humidity_unit,
+                precipitation=precipitation_unit,
+            ),
+        )
         text = run_eto(request)
     except EtoInputError as exc:
         typer.echo(f"evapo eto: error: {exc}", err=True)

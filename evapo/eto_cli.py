@@ -1,5 +1,11 @@
 """Logic of ``evapo eto``: ET0 of a station CSV in canonical columns.
 
+With ``method="asce"`` the ASCE-EWRI 2005 standardized equation is used instead (short or tall
+reference, simple or full Rso; :mod:`evapo.science.asce`) and a ``method`` column says which.
+Unit-free station columns (``tmax``, ``rs``, ``wind``, ``ea``, ``q``, ...; see
+:data:`evapo.science.units.STATION_COLUMNS`) are converted at the edge from the units the
+request names (:class:`~evapo.science.units.StationUnits`).
+
 Reads ``date`` plus any canonical columns (:data:`evapo.schema.UNITS`), with wind either as
 ``wind2m_ms`` or as ``wind_ms`` measured at ``wind_height_m`` (converted with FAO-56 Eq. 47).
 Values rejected by :func:`evapo.science.quality.check_daily` are bad input. Output columns are
@@ -14,7 +20,7 @@ import math
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +28,10 @@ import pandas as pd
 
 from evapo.schema import COLUMNS, DailySeries, Flag, flag_labels
 from evapo.science import fao56
+from evapo.science.asce import MethodChoice, reference_et
 from evapo.science.daily import DETAIL_UNITS, KRS_INTERIOR, POLICIES, EtoResult, eto_daily
 from evapo.science.quality import check_daily
+from evapo.science.units import STATION_COLUMNS, StationUnits, UnitError, station_to_canonical
 
 #: Wind measured at ``--wind-height`` (any height) instead of ``wind2m_ms``.
 WIND_AT_HEIGHT = "wind_ms"
@@ -47,9 +55,51 @@ class EtoRequest:
     output: Path | None = None
     krs: float = KRS_INTERIOR
     missing: str = "fao56"
+    method: str | None = None
+    """``fao56`` or ``asce``; ``None`` is FAO-56 without a ``method`` output column."""
+    reference: str = "short"
+    rso: str | None = None
+    constants: str = "asce"
+    units: StationUnits = field(default_factory=StationUnits)
+
+
+def method_choice(request: EtoRequest) -> MethodChoice:
+    """The request's method as a :class:`MethodChoice` (bad combinations: EtoInputError)."""
+    try:
+        return MethodChoice(
+            method=request.method or "fao56",  # type: ignore[arg-type]
+            reference=request.reference,  # type: ignore[arg-type]
+            rso=request.rso,  # type: ignore[arg-type]
+            constants=request.constants,
+        )
+    except ValueError as exc:
+        raise EtoInputError(f"--{exc}") from exc
+
+
+def station_units(**units: str | None) -> StationUnits:
+    """:class:`StationUnits` from ``--*-unit`` options (``None``: the canonical unit)."""
+    given = {k: v for k, v in units.items() if v is not None}
+    for key, value in given.items():
+        try:
+            StationUnits(**{key: value})
+        except UnitError as exc:
+            raise EtoInputError(f"--{key.replace('_', '-')}-unit: {exc}") from exc
+    return StationUnits(**given)
 
 
 Compute = Callable[[DailySeries, EtoRequest], EtoResult]
+
+
+def compute_selected(series: DailySeries, request: EtoRequest) -> EtoResult:
+    """Reference ET by the request's method (FAO-56, or ASCE short/tall) [mm day-1]."""
+    return reference_et(
+        series,
+        method_choice(request),
+        lat_deg=request.lat_deg,
+        elevation_m=request.elevation_m,
+        krs=request.krs,
+        missing=POLICIES[request.missing],
+    )
 
 
 def compute_fao56(series: DailySeries, request: EtoRequest) -> EtoResult:
@@ -81,6 +131,7 @@ def _check_request(request: EtoRequest) -> None:
         raise EtoInputError(
             f"--missing {request.missing!r}: choose one of {', '.join(sorted(POLICIES))}"
         )
+    method_choice(request)
 
 
 def _read_table(path: Path) -> pd.DataFrame:
@@ -134,7 +185,7 @@ def _numbers(df: pd.DataFrame, column: str, name: str) -> np.ndarray:
 def read_series(request: EtoRequest) -> tuple[DailySeries, str | None]:
     """Parse and validate the input CSV; return the series and the wind column used."""
     name = request.input.name
-    df = _read_table(request.input)
+    df = _station_columns(_read_table(request.input), request.units, name)
     known = {"date", *COLUMNS, WIND_AT_HEIGHT}
     unknown = [c for c in df.columns if c not in known]
     if unknown:
@@ -208,8 +259,51 @@ def read_series(request: EtoRequest) -> tuple[DailySeries, str | None]:
     return report.series, wind_column
 
 
-def render(series: DailySeries, result: EtoResult, *, details: bool) -> str:
-    """The output CSV text: ``date, eto_mm, flags`` (+ intermediates with ``details``)."""
+#: Canonical columns whose unit is fixed by their name, per :class:`StationUnits` field.
+_NAMED_UNIT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "temperature": ("tmax_c", "tmin_c", "tmean_c", "tdew_c"),
+    "radiation": ("rs_mj_m2",),
+    "wind": ("wind2m_ms", WIND_AT_HEIGHT),
+    "precipitation": ("precip_mm",),
+}
+
+
+def _station_columns(df: pd.DataFrame, units: StationUnits, name: str) -> pd.DataFrame:
+    """Convert unit-free station columns to canonical ones in the units named (never guessed)."""
+    default = StationUnits()
+    for quantity, columns in _NAMED_UNIT_COLUMNS.items():
+        unit = getattr(units, quantity)
+        clash = [c for c in columns if c in df.columns]
+        if unit != getattr(default, quantity) and clash:
+            free = {target: col for col, (target, _) in STATION_COLUMNS.items() if target}
+            raise EtoInputError(
+                f"{name}: column {clash[0]!r} is in {getattr(default, quantity)} by its name; "
+                f"name it {free.get(clash[0], 'wind')!r} to give it in {unit}"
+            )
+    present = [c for c in STATION_COLUMNS if c in df.columns]
+    if not present:
+        return df
+    for column in present:
+        target = STATION_COLUMNS[column][0]
+        if target and target in df.columns:
+            raise EtoInputError(
+                f"{name}: column {column!r} duplicates column {target!r}: give one of them"
+            )
+    raw = {c: _numbers(df, c, name) for c in present}
+    try:
+        converted = station_to_canonical(raw, units)
+    except UnitError as exc:
+        raise EtoInputError(f"{name}: {exc}") from exc
+    out = df.drop(columns=present)
+    for column, values in converted.items():
+        out[column] = ["" if not math.isfinite(v) else repr(float(v)) for v in values]
+    return out
+
+
+def render(
+    series: DailySeries, result: EtoResult, *, details: bool, method: str | None = None
+) -> str:
+    """The output CSV text: ``date, eto_mm, flags`` (+ ``method``, + intermediates)."""
     out = pd.DataFrame(
         {
             "date": np.datetime_as_string(series.dates, unit="D"),
@@ -217,6 +311,8 @@ def render(series: DailySeries, result: EtoResult, *, details: bool) -> str:
             "flags": [flag_labels(int(f)) for f in result.flags],
         }
     )
+    if method is not None:
+        out["method"] = method
     if details:
         for key in DETAIL_UNITS:
             if key in result.details:
@@ -239,7 +335,7 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def run_eto(request: EtoRequest, *, compute: Compute = compute_fao56) -> str:
+def run_eto(request: EtoRequest, *, compute: Compute = compute_selected) -> str:
     """Validate, compute and return the output CSV; write it to ``request.output`` if given.
 
     Raises :class:`EtoInputError` (nothing written) for any bad input.
@@ -249,7 +345,8 @@ def run_eto(request: EtoRequest, *, compute: Compute = compute_fao56) -> str:
         raise EtoInputError(f"-o {request.output}: directory does not exist")
     series, _ = read_series(request)
     result = compute(series, request)
-    text = render(series, result, details=request.details)
+    label = None if request.method is None else method_choice(request).label
+    text = render(series, result, details=request.details, method=label)
     if request.output is not None:
         _write_atomically(request.output, text)
     return text

@@ -117,7 +117,7 @@ BAD_INPUTS = [
     ("no date column", "day,tmax_c,tmin_c\n1,2,1\n", SITE, "unknown column 'day'"),
     ("missing date", "tmax_c,tmin_c\n20,10\n", SITE, "required column 'date' is missing"),
     ("missing tmax", "date,tmin_c\n2001-07-15,10\n", SITE, "required column 'tmax_c'"),
-    ("unknown column", LYON.replace("tmin_c", "tmin"), SITE, "unknown column 'tmin'"),
+    ("unknown column", LYON.replace("tmin_c", "tmin_f"), SITE, "unknown column 'tmin_f'"),
     (
         "two wind columns",
         "date,tmax_c,tmin_c,wind_ms,wind2m_ms\n2001-07-15,26,14,2,2\n",

@@ -175,13 +175,13 @@ def _missing_spans(present: NDArray[np.bool_], first: date) -> list[tuple[date, 
     missing = np.flatnonzero(~present)
     if len(missing) == 0:
         return []
-    spans: list[list[int]] = [[int(missing[0]), int(missing[0])]]
-    for i in missing[1:].tolist():
-        if i - spans[-1][1] <= MERGE_GAP_DAYS:
-            spans[-1][1] = i
-        else:
-            spans.append([i, i])
-    return [(first + timedelta(days=a), first + timedelta(days=b)) for a, b in spans]
+    breaks = np.flatnonzero(np.diff(missing) > MERGE_GAP_DAYS)
+    starts = [int(missing[0]), *(int(missing[i + 1]) for i in breaks)]
+    ends = [*(int(missing[i]) for i in breaks), int(missing[-1])]
+    return [
+        (first + timedelta(days=a), first + timedelta(days=b))
+        for a, b in zip(starts, ends, strict=True)
+    ]
 
 
 def _overlay(target: DailySeries, part: DailySeries, offset: int) -> None:

@@ -10,6 +10,8 @@ opens after consecutive failures, so a dead API is skipped at once until its coo
 from __future__ import annotations
 
 import asyncio
+import functools
+import ssl
 import time
 import weakref
 from collections import Counter
@@ -174,6 +176,12 @@ def _retry_after(value: str | None) -> float | None:
             return None
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One verified TLS context per process (loading the CA store is slow)."""
+    return ssl.create_default_context()
+
+
 class Upstream:
     """Shared HTTP client for the upstream APIs; counts requests per API.
 
@@ -184,13 +192,21 @@ class Upstream:
     def __init__(self, settings: Settings, *, client: httpx2.AsyncClient | None = None) -> None:
         self.settings = settings
         self._own_client = client is None
-        self.client = client or httpx2.AsyncClient(
-            timeout=settings.upstream_timeout_s,
-            headers={"User-Agent": settings.user_agent, "Accept": "application/json"},
-            limits=httpx2.Limits(max_connections=32, max_keepalive_connections=16),
-            trust_env=settings.upstream_url is None,
-        )
+        self._client = client
         self.requests: Counter[str] = Counter()
+
+    @property
+    def client(self) -> httpx2.AsyncClient:
+        """The HTTP client, created on first use (a fully cached fetch never builds one)."""
+        if self._client is None:
+            self._client = httpx2.AsyncClient(
+                timeout=self.settings.upstream_timeout_s,
+                headers={"User-Agent": self.settings.user_agent, "Accept": "application/json"},
+                limits=httpx2.Limits(max_connections=32, max_keepalive_connections=16),
+                verify=_tls_context(),
+                trust_env=self.settings.upstream_url is None,
+            )
+        return self._client
 
     async def __aenter__(self) -> Upstream:
         return self
@@ -200,8 +216,9 @@ class Upstream:
 
     async def aclose(self) -> None:
         """Close the HTTP client if this object created it."""
-        if self._own_client:
-            await self.client.aclose()
+        if self._own_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     def url(self, api: str, path: str) -> str:
         """Full URL of ``path`` on ``api`` (base from settings, never from user input)."""

@@ -60,13 +60,16 @@ def parse(body: Any, first: date, last: date, lat: float, lon: float) -> DailySe
     except (KeyError, TypeError, AttributeError) as exc:
         raise MalformedResponse("nasa_power", f"unexpected body shape: {exc!r}") from None
     dates = day_axis(first, last)
-    keys = [str(d).replace("-", "") for d in dates]
+    keys = [k.replace("-", "") for k in np.datetime_as_string(dates).tolist()]
     values: dict[str, np.ndarray] = {}
     for name, column in PARAMETERS.items():
         series = parameter.get(name)
         if not isinstance(series, dict):
             continue  # absent variable: the column stays NaN
-        arr = np.array([_num(series.get(k)) for k in keys], dtype=np.float64)
+        if list(series) == keys:  # the usual shape: every day, in order
+            arr = np.array(list(series.values()), dtype=np.float64)
+        else:
+            arr = np.array([_num(series.get(k)) for k in keys], dtype=np.float64)
         arr[arr == fill] = np.nan
         if column == "rs_mj_m2" and name in units:
             arr = radiation_to_mj(arr, units[name], "nasa_power")

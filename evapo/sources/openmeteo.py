@@ -60,6 +60,43 @@ class _OpenMeteo:
             series.flags |= forecast_flags(series.dates, today)
         return series
 
+    async def fetch_many(
+        self,
+        http: Upstream,
+        points: list[tuple[float, float]],
+        first: date,
+        last: date,
+        *,
+        today: date,
+    ) -> list[DailySeries]:
+        """Daily series ``first..last`` at several points with one request (comma lists).
+
+        Open-Meteo answers a list of per-location bodies, in the order asked, for several
+        coordinates (one body for one).
+        """
+        params = {
+            "latitude": ",".join(f"{lat:.4f}" for lat, _ in points),
+            "longitude": ",".join(f"{lon:.4f}" for _, lon in points),
+            "start_date": first.isoformat(),
+            "end_date": last.isoformat(),
+            "daily": ",".join(DAILY),
+            "timezone": "auto",
+            "wind_speed_unit": "ms",
+        }
+        body = await http.get_json(self.api, self.path, params, count_as=self.name)
+        bodies = body if isinstance(body, list) else [body]
+        if len(bodies) != len(points):
+            raise MalformedResponse(
+                self.name, f"{len(bodies)} location(s) answered for {len(points)} asked"
+            )
+        out = []
+        for (lat, lon), one in zip(points, bodies, strict=True):
+            series = parse(one, first, last, lat, lon, source=self.name)
+            if self.coverage.forecast:
+                series.flags |= forecast_flags(series.dates, today)
+            out.append(series)
+        return out
+
 
 class OpenMeteoArchive(_OpenMeteo):
     """Adapter of ``archive-api.open-meteo.com/v1/archive`` (ERA5 family reanalysis)."""

@@ -81,11 +81,11 @@ def _months(dates: NDArray[np.datetime64]) -> NDArray[np.int64]:
     return dates.astype("datetime64[M]").astype(np.int64)
 
 
-def _month_days(month: int) -> NDArray[np.datetime64]:
-    m = np.datetime64(month, "M")
-    first, after = m.astype("datetime64[D]"), (m + 1).astype("datetime64[D]")
-    days: NDArray[np.datetime64] = np.arange(first, after, dtype="datetime64[D]")
-    return days
+def _month_bounds(months: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """First day (days since 1970-01-01) and length of each month (months since 1970-01)."""
+    starts = months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    ends = (months + 1).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    return starts, ends - starts
 
 
 class WeatherCache:
@@ -113,12 +113,17 @@ class WeatherCache:
                 _TABLE.c.layout == LAYOUT,
             )
         )
+        rows = (await conn.execute(query)).all()
+        if not rows:
+            return {}
+        months = np.array([r[0] for r in rows], dtype=np.int64)
+        _, lengths = _month_bounds(months)
         out = {}
-        for month, blob in (await conn.execute(query)).all():
+        width = len(FIELDS)
+        for (month, blob), n in zip(rows, lengths.tolist(), strict=True):
             arr = np.frombuffer(blob, dtype="<f8")
-            n = len(_month_days(month))
-            if arr.size == n * len(FIELDS):
-                out[int(month)] = arr.reshape(n, len(FIELDS))
+            if arr.size == n * width:
+                out[int(month)] = arr.reshape(n, width)
         return out
 
     async def load(
@@ -141,13 +146,14 @@ class WeatherCache:
                 conn, source, cell_of(lat, lon, grid), int(months[0]), int(months[-1])
             )
         table = np.full((len(dates), len(FIELDS)), np.nan)
-        for month, block in blocks.items():
-            days = _month_days(month)
-            lo = max(0, int((days[0] - dates[0]).astype(np.int64)))
-            hi = min(len(dates), int((days[-1] - dates[0]).astype(np.int64)) + 1)
-            off = int((dates[lo] - days[0]).astype(np.int64))
-            table[lo:hi] = block[off : off + hi - lo]
         day_num = (dates - np.datetime64("1970-01-01", "D")).astype(np.int64)
+        if blocks:
+            starts, lengths = _month_bounds(np.fromiter(blocks, dtype=np.int64))
+            stacked = np.concatenate(list(blocks.values()))
+            offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+            idx = offsets + np.arange(len(stacked)) - day_num[0]
+            inside = (idx >= 0) & (idx < len(dates))
+            table[idx[inside]] = stacked[inside]
         known = ~np.isnan(table[:, 0])
         present = known & _is_fresh(day_num, table[:, 0], np.nan_to_num(table[:, 1]), now)
         values = table[:, _META:]
@@ -197,12 +203,18 @@ class WeatherCache:
         async with self.engine.begin() as conn:
             blocks = await self._read(conn, series.source, cell, int(months[0]), int(months[-1]))
             payload = []
-            for month in np.unique(months[keep]).tolist():
-                days = _month_days(month)
-                block = blocks.get(month)
-                block = np.full((len(days), len(FIELDS)), np.nan) if block is None else block.copy()
-                sel = np.flatnonzero((months == month) & keep)
-                block[(series.dates[sel] - days[0]).astype(np.int64)] = rows[sel]
+            kept_months = np.unique(months[keep])
+            starts, lengths = _month_bounds(kept_months)
+            day_num = (series.dates - np.datetime64("1970-01-01", "D")).astype(np.int64)
+            width = len(FIELDS)
+            for month, start, length in zip(
+                kept_months.tolist(), starts.tolist(), lengths.tolist(), strict=True
+            ):
+                old = blocks.get(month)
+                block = np.full((length, width), np.nan) if old is None else old.copy()
+                lo, hi = np.searchsorted(months, [month, month + 1])
+                sel = np.arange(lo, hi)[keep[lo:hi]]
+                block[day_num[sel] - start] = rows[sel]
                 payload.append(
                     {
                         "source": series.source,

@@ -446,8 +446,12 @@ def hour_angle(hour_utc: ArrayLike, lon_deg: ArrayLike, doy: ArrayLike) -> Float
 def _hours_utc(times_utc: ArrayLike) -> tuple[FloatArray, FloatArray]:
     """Day of year [1-366] and hour of day [0-24) of UTC ``datetime64`` period starts."""
     t = np.asarray(times_utc, dtype="datetime64[s]")
+    if t.ndim != 1:
+        raise ValueError("times_utc: expected a one-dimensional array of period starts")
     if np.isnat(t).any():
         raise ValueError("times_utc: missing (NaT) period start")
+    if t.size > 1 and np.any(np.diff(t) <= np.timedelta64(0, "s")):
+        raise ValueError("times_utc: period starts must be strictly increasing")
     day = t.astype("datetime64[D]")
     hours = (t - day).astype(np.float64) / 3600.0
     return day_of_year(day), _f(hours)

@@ -550,6 +550,9 @@ def test_hourly_needs_humidity_and_valid_site() -> None:
         asce.eto_asce_hourly(times, lat_deg=LAT, lon_deg=LON, **common)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="lon_deg"):
         asce.eto_asce_hourly(times, lat_deg=LAT, lon_deg=400.0, ea_kpa=1.0, **common)  # type: ignore[arg-type]
+    two = np.array(["2015-07-01T18:00", "2015-07-01T17:00"], dtype="datetime64[s]")
+    with pytest.raises(ValueError, match="strictly increasing"):
+        asce.eto_asce_hourly(two, lat_deg=LAT, lon_deg=LON, ea_kpa=1.0, **common)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="night_cloudiness"):
         asce.eto_asce_hourly(
             times,

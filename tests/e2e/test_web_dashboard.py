@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
-from playwright.sync_api import Page, Request, WebSocket, expect
+from playwright.sync_api import Browser, Page, Request, WebSocket, WebSocketRoute, expect
 
 from tests.e2e.conftest import ConsoleRecord, EvapoServer, FakeUpstream, screenshot
 
@@ -316,6 +316,91 @@ def test_scenario_5_two_tabs_two_locations(
         shown = [float(v) for v in table_column(page, "eto_mm")]
         assert shown == pytest.approx(expected, abs=0.006)
         screenshot(page, f"scenario-5-tab-{i + 1}")
+
+
+def test_socket_drop_resumes_after_last_seq(
+    open_page: OpenPage, evapo_server: EvapoServer, fake_upstream: FakeUpstream
+) -> None:
+    """A job socket dropped mid-job reconnects with ?after=<last seq>: no gap, no duplicate."""
+    page = open_page(evapo_server.url)
+    connections: list[dict[str, Any]] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+        seen: list[int] = []
+        connections.append({"url": ws.url, "seqs": seen})
+        first = len(connections) == 1
+
+        def forward(message: str | bytes) -> None:
+            if first and len(seen) == 2:
+                return  # dropped: nothing more reaches the page on this connection
+            body = json.loads(message)
+            if body.get("seq"):
+                seen.append(body["seq"])
+            ws.send(message)
+            if first and len(seen) == 2:
+                ws.close(code=4000, reason="dropped by the test")
+                server.close()
+
+        server.on_message(forward)
+
+    page.route_web_socket(re.compile(r".*/ws/jobs/.*"), route)
+    fake_upstream.slow(SLOW)
+    try:
+        type_point(page, "-9.4", "-40.5")
+        job_id = calculate(page)
+        wait_results(page, days=7)
+    finally:
+        fake_upstream.clear()
+    assert len(connections) == 2, connections
+    assert connections[0]["url"].endswith(f"/ws/jobs/{job_id}?after=0")
+    assert connections[1]["url"].endswith(f"/ws/jobs/{job_id}?after=2")
+    seqs = connections[0]["seqs"] + connections[1]["seqs"]
+    assert seqs == list(range(1, len(seqs) + 1)), seqs
+
+
+def test_polling_when_websockets_fail(
+    open_page: OpenPage, evapo_server: EvapoServer, fake_upstream: FakeUpstream
+) -> None:
+    """Sockets that close at once: the page polls the status endpoint and still shows the result."""
+    page = open_page(evapo_server.url)
+    attempts: list[str] = []
+
+    def refuse(ws: WebSocketRoute) -> None:
+        attempts.append(ws.url)
+        ws.close(code=1011, reason="refused by the test")
+
+    page.route_web_socket(re.compile(r".*/ws/jobs/.*"), refuse)
+    polls: list[str] = []
+    page.on(
+        "request", lambda r: polls.append(r.url) if re.search(r"/api/v1/jobs/\w+$", r.url) else None
+    )
+    fake_upstream.slow(SLOW)
+    try:
+        type_point(page, "-6.77", "-43.02")
+        job_id = calculate(page)
+        expect(page.locator("#job-transport")).to_contain_text("checking the status")
+        wait_results(page, days=7)
+    finally:
+        fake_upstream.clear()
+    assert len(attempts) == 2, attempts
+    assert any(url.endswith(f"/api/v1/jobs/{job_id}") for url in polls)
+
+
+def test_my_location_button(browser: Browser, evapo_server: EvapoServer) -> None:
+    """ "My location" fills the fields from the browser's geolocation."""
+    context = browser.new_context(
+        geolocation={"latitude": -15.7801, "longitude": -47.9292}, permissions=["geolocation"]
+    )
+    try:
+        page = context.new_page()
+        page.goto(evapo_server.url)
+        page.click("#locate-btn")
+        expect(page.locator("#lat")).to_have_value("-15.78010")
+        expect(page.locator("#lon")).to_have_value("-47.92920")
+        expect(page.locator(".leaflet-marker-icon")).to_have_count(1)
+    finally:
+        context.close()
 
 
 def test_scenario_6_console_is_clean(

@@ -180,15 +180,17 @@
       self.startPolling();
       return;
     }
-    var opened = false;
+    var delivered = false; // a socket that closes before any message counts as a failure
     self.ws = ws;
     ws.onopen = function () {
-      opened = true;
-      self.failures = 0;
       self.update({ transport: "ws" });
       self.armSilence();
     };
     ws.onmessage = function (ev) {
+      if (!delivered) {
+        delivered = true;
+        self.failures = 0;
+      }
       self.armSilence();
       var msg;
       try {
@@ -206,7 +208,7 @@
         self.finish("failed", { code: "not_found", message: "job " + self.jobId + " not found" });
         return;
       }
-      if (!opened) self.failures += 1;
+      if (!delivered) self.failures += 1;
       if (self.failures >= cfg.maxWsFailures) {
         self.startPolling();
       } else {

@@ -445,7 +445,7 @@ def _calibrated_estimate(
         return None, [], []
     pivot = moving_mean(value)
     value = np.maximum(pivot + scale * (value - pivot), 0.0)
-    variance = (rel_rmse * value) ** 2
+    variance = (rel_rmse * np.maximum(value, 0.1)) ** 2
     names = list(contrib)
     return (
         _Estimate(value, variance, lo, hi, [contrib[k] for k in names], names),

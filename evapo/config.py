@@ -74,8 +74,26 @@ class Settings(BaseSettings):
     """Deliveries of one job before a worker gives up on it (its workers kept dying)."""
     stale_job_grace_s: float = Field(120.0, ge=1, le=24 * 3600)
     """A job still running this long [s] after its deadline lost its worker and is failed."""
+    job_queue: str = Field("evapo.jobs", pattern=r"^[A-Za-z0-9_.:-]{1,100}$")
+    """Celery queue the API sends jobs to and workers consume by default."""
     worker_metrics_port: int | None = Field(None, ge=1, le=65535)
     """``evapo worker`` serves Prometheus metrics of all its processes on this port when set."""
+
+    # Batches and regions (evapo.batches, evapo.regions).
+    batch_max_points: int = Field(1000, ge=1, le=100_000)
+    """Most points one batch (or one region) may hold."""
+    batch_concurrency: int = Field(8, ge=1, le=256)
+    """Points computed at once by one process (embedded runner, or one worker task)."""
+    batch_chunk_points: int = Field(10, ge=1, le=1000)
+    """Points per Celery task in distributed mode (their upstream requests are grouped)."""
+    batch_point_attempts: int = Field(2, ge=1, le=10)
+    """Attempts per point before it is reported failed (each re-queued after a delay)."""
+    batch_retry_delay_s: float = Field(1.0, ge=0, le=3600)
+    """Delay before a failed point is tried again [s]."""
+    region_refresh_s: float = Field(6 * 3600.0, ge=1, le=7 * 24 * 3600)
+    """Interval between scheduled refreshes of every region's map [s]."""
+    region_scheduler: bool = True
+    """Embedded mode: run the in-process region scheduler in the API process."""
 
     @field_validator(
         "nasa_power_url",

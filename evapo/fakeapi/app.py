@@ -1,7 +1,8 @@
 """Starlette app mimicking each upstream API's real request and response format, offline.
 
 Paths are ``/{real host}{real path}`` so ``EVAPO_UPSTREAM_URL`` can point the product at it.
-Control endpoints: ``POST /_control/faults`` ``{api, mode, count, retry_after, delay_s}``,
+Control endpoints: ``POST /_control/faults`` ``{api, mode, count, retry_after, delay_s,
+lat?, lon?, radius_deg?}`` (a fault with lat/lon hits only requests for that point),
 ``DELETE /_control/faults``, ``GET /_control/requests``, ``POST /_control/reset``.
 One request can also ask for a fault with header ``X-Fake-Fault: MODE`` or query ``fault=MODE``.
 """
@@ -92,7 +93,7 @@ def create_app(data_dir: Path | str, *, board: FaultBoard | None = None) -> Star
 
     def api_route(api: str, handler: Handler, error: Callable[[str, int], Response]) -> Any:
         async def endpoint(request: Request) -> Response:
-            fault = faults.hit(api)
+            fault = faults.hit(api, _query_points(request))
             mode = request.headers.get("x-fake-fault") or request.query_params.get("fault")
             if mode:
                 try:
@@ -159,6 +160,9 @@ def create_app(data_dir: Path | str, *, board: FaultBoard | None = None) -> Star
                 count=None if body.get("count") is None else int(body["count"]),
                 retry_after=float(body.get("retry_after", 1.0)),
                 delay_s=float(body.get("delay_s", 30.0)),
+                lat=None if body.get("lat") is None else float(body["lat"]),
+                lon=None if body.get("lon") is None else float(body["lon"]),
+                radius_deg=float(body.get("radius_deg", 0.05)),
             )
         except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
             return JSONResponse({"error": f"bad fault: {exc}"}, status_code=400)
@@ -260,6 +264,23 @@ def _float(request: Request, name: str, lo: float, hi: float) -> float:
     return value
 
 
+def _query_points(request: Request) -> list[tuple[float, float]]:
+    """The (lat, lon) pairs a request asks for (none when it names no coordinates)."""
+    q = request.query_params
+    lats, lons = q.get("latitude") or q.get("lat"), q.get("longitude") or q.get("lon")
+    point = request.path_params.get("point")
+    if point and "," in point:
+        lats, lons = point.split(",", 1)
+    try:
+        return [
+            (float(a), float(o))
+            for a, o in zip((lats or "").split(","), (lons or "").split(","), strict=False)
+            if a and o
+        ]
+    except ValueError:
+        return []
+
+
 def _floats(request: Request, name: str) -> list[float]:
     raw = request.query_params.get(name)
     if not raw:
@@ -358,10 +379,36 @@ def _nasa_power(data: FakeData, request: Request, fault: Fault | None) -> Respon
 def _openmeteo(
     data: FakeData, request: Request, fault: Fault | None, *, forecast: bool
 ) -> Response:
+    """One location's body, or a list of bodies for comma-separated coordinates (as the API)."""
+    if "," not in (request.query_params.get("latitude") or ""):
+        lat = _float(request, "latitude", -90, 90)
+        lon = _float(request, "longitude", -180, 180)
+        return FastJSON(_openmeteo_body(data, request, fault, forecast=forecast, lat=lat, lon=lon))
+    lats, lons = _floats(request, "latitude"), _floats(request, "longitude")
+    if len(lats) != len(lons):
+        raise BadRequest("Parameter 'latitude' and 'longitude' must have the same number")
+    for name, values, bound in (("latitude", lats, 90.0), ("longitude", lons, 180.0)):
+        if any(not -bound <= v <= bound for v in values):
+            raise BadRequest(f"Parameter '{name}' must be in [{-bound}, {bound}]")
+    return FastJSON(
+        [
+            _openmeteo_body(data, request, fault, forecast=forecast, lat=a, lon=o)
+            for a, o in zip(lats, lons, strict=True)
+        ]
+    )
+
+
+def _openmeteo_body(
+    data: FakeData,
+    request: Request,
+    fault: Fault | None,
+    *,
+    forecast: bool,
+    lat: float,
+    lon: float,
+) -> dict[str, Any]:
     t0 = time.perf_counter()
     q = request.query_params
-    lat = _float(request, "latitude", -90, 90)
-    lon = _float(request, "longitude", -180, 180)
     today = _today()
     if forecast:
         lo, hi = today - timedelta(days=92), today + timedelta(days=15)
@@ -419,7 +466,7 @@ def _openmeteo(
         "daily_units": units,
         "daily": daily,
     }
-    return FastJSON(body)
+    return body
 
 
 def _int(raw: str | None, lo: int, hi: int, default: int) -> int:

@@ -31,6 +31,19 @@ class Fault:
     """Seconds sent in ``Retry-After`` by mode ``429``."""
     delay_s: float = 30.0
     """How long mode ``slow`` waits before answering [s]."""
+    lat: float | None = None
+    """With ``lon``: only requests for a point within ``radius_deg`` of here fail [deg]."""
+    lon: float | None = None
+    radius_deg: float = 0.05
+
+    def applies(self, api: str, points: list[tuple[float, float]]) -> bool:
+        """True when the fault concerns ``api`` and, if it names a point, one of ``points``."""
+        if self.api not in ("*", api):
+            return False
+        if self.lat is None or self.lon is None:
+            return True
+        r = self.radius_deg
+        return any(abs(a - self.lat) <= r and abs(o - self.lon) <= r for a, o in points)
 
     def __post_init__(self) -> None:
         if self.mode not in FAULT_MODES:
@@ -67,12 +80,15 @@ class FaultBoard:
             self._faults.clear()
             self._requests.clear()
 
-    def hit(self, api: str) -> Fault | None:
-        """Count one request to ``api`` and return (consuming one use of) the fault to apply."""
+    def hit(self, api: str, points: list[tuple[float, float]] | None = None) -> Fault | None:
+        """Count one request to ``api`` and return (consuming one use of) the fault to apply.
+
+        ``points`` are the request's coordinates (for faults armed on one point).
+        """
         with self._lock:
             self._requests[api] += 1
             for fault in self._faults:
-                if fault.api in ("*", api):
+                if fault.applies(api, points or []):
                     if fault.count is not None:
                         fault.count -= 1
                         if fault.count == 0:

@@ -87,6 +87,9 @@ def make_celery(settings: Settings) -> Celery:
         delivery = getattr(task.request, "delivery_info", None) or {}
         _STATE.run(settings, job_id, redelivered=bool(delivery.get("redelivered")))
 
+    from evapo.jobs.batch_tasks import register_batch_tasks
+
+    register_batch_tasks(app, settings)
     return app
 
 

@@ -16,7 +16,7 @@ from evapo.logging import get_logger
 log = get_logger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-TABLE_MODULES = ("evapo.store.jobs", "evapo.store.cache")
+TABLE_MODULES = ("evapo.store.jobs", "evapo.store.cache", "evapo.store.batches")
 """Modules declaring tables on :class:`~evapo.store.db.Base` (all tracked by the migrations)."""
 
 

@@ -1,0 +1,719 @@
+"""Batches: one date range over many points, fanned out and gathered into one point x day table.
+
+Flow (both modes): :func:`create_batch` stores the batch and its points; a dispatcher queues
+it (embedded: :class:`BatchRunner`, asyncio tasks in the API process; distributed:
+``evapo.jobs.batch_tasks``, Celery tasks of ``Settings.batch_chunk_points`` points each). Every
+worker runs :func:`run_points` on its share: Open-Meteo requests of the share are grouped
+(comma-separated coordinates, one request per source for many points) into the shared weather
+cache, elevations are looked up in one grouped request, then each point runs the ordinary job
+pipeline (:func:`evapo.pipeline.run_pipeline`), which finds its Open-Meteo days in the cache.
+
+Progress goes to the event log under the batch id (PROGRESS per finished point with the counts
+of points done and failed, then one SUCCESS or ERROR), so ``/ws/batches/{id}`` has the same
+replay semantics as a job's socket. A point is claimed before it runs and stored once
+(``evapo.store.batches``): redelivered tasks skip finished points, so none is computed twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+import math
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from evapo.events.messages import Error, Event, Progress, Success, is_terminal
+from evapo.logging import get_logger
+from evapo.pipeline import JobFailure, SpecProblem, check_spec, today_utc
+from evapo.store.batches import BatchRecord, BatchStore, PointRecord, PointStatus
+from evapo.store.jobs import IsoDate, JobSpec, JobStatus
+
+if TYPE_CHECKING:
+    from evapo.config import Settings
+    from evapo.services import Services
+    from evapo.sources.http import Upstream
+
+log = get_logger(__name__)
+
+OPEN_METEO_GROUP = 50
+"""Most locations sent in one grouped Open-Meteo request."""
+ELEVATION_GROUP = 100
+"""Most locations sent in one grouped elevation request (the API's own limit is 100)."""
+CSV_COLUMNS = ("name", "lat", "lon", "elevation")
+"""Columns of an uploaded points CSV (``elevation`` optional)."""
+
+
+class BatchInputError(ValueError):
+    """A batch or its points CSV is refused: ``field`` names where, the message says why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class BatchPoint(BaseModel):
+    """One point of a batch."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=200, description="Label of the point.")
+    lat: float = Field(ge=-90, le=90, description="Latitude [deg], south negative.")
+    lon: float = Field(ge=-180, le=180, description="Longitude [deg], west negative.")
+    elevation: float | None = Field(
+        None, ge=-500, le=9000, description="Elevation [m]; looked up when omitted."
+    )
+
+
+class BatchCreate(BaseModel):
+    """Body of ``POST /api/v1/batches``: points and one date range for all of them."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "points": [
+                        {"name": "Araguaina", "lat": -7.19, "lon": -48.21},
+                        {"name": "Balsas", "lat": -7.53, "lon": -46.04, "elevation": 247},
+                    ],
+                    "start": "2020-01-01",
+                    "end": "2020-01-31",
+                }
+            ]
+        },
+    )
+
+    points: list[BatchPoint] = Field(min_length=1, description="The points (up to the limit).")
+    start: IsoDate = Field(description="First day, YYYY-MM-DD.")
+    end: IsoDate = Field(description="Last day (inclusive), YYYY-MM-DD.")
+    sources: list[str] | None = Field(None, description="Sources to use (default: every one).")
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        from evapo.sources import SOURCE_NAMES
+
+        unknown = [name for name in value if name not in SOURCE_NAMES]
+        if unknown or not value:
+            raise ValueError(f"unknown or no source(s) {unknown}; known: {list(SOURCE_NAMES)}")
+        return list(dict.fromkeys(value))
+
+
+class BatchAccepted(BaseModel):
+    """Answer of ``POST /api/v1/batches`` (202): where to follow and fetch the batch."""
+
+    batch_id: str
+    status_url: str
+    ws_url: str
+    result_url: str
+
+
+class BatchProblem(BaseModel):
+    """Why a batch or a point failed."""
+
+    code: str
+    message: str
+
+
+class PointPublic(BaseModel):
+    """One point's state in a batch status."""
+
+    index: int
+    name: str
+    lat: float
+    lon: float
+    status: PointStatus
+    attempts: int
+    error: BatchProblem | None
+
+
+class BatchPublic(BaseModel):
+    """A batch as shown by ``GET /api/v1/batches/{id}``."""
+
+    batch_id: str
+    status: JobStatus
+    start: date
+    end: date
+    region: str | None
+    points_total: int
+    points_done: int = Field(description="Points that succeeded.")
+    points_failed: int = Field(description="Points that failed after their retries.")
+    progress: float = Field(description="Points finished (done or failed) [%].")
+    created_at: Any
+    started_at: Any
+    finished_at: Any
+    error: BatchProblem | None
+    result_url: str | None
+    points: list[PointPublic] | None = Field(None, description="Per-point states (on request).")
+
+
+def result_path(batch_id: str) -> str:
+    """Path of the batch's result on the API."""
+    return f"/api/v1/batches/{batch_id}/result"
+
+
+def worker_name() -> str:
+    """``host:pid`` of this process (recorded on each point it computes)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# --- input -------------------------------------------------------------------------------------
+
+
+def parse_points_csv(text: str, *, limit: int) -> list[BatchPoint]:
+    """Points of a CSV ``name,lat,lon[,elevation]`` (header required); errors name the row."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip().lower() for h in reader.fieldnames or []]
+    missing = [c for c in CSV_COLUMNS[:3] if c not in header]
+    if missing:
+        raise BatchInputError("file", f"the header must name {missing} (got {header})")
+    points: list[BatchPoint] = []
+    for line, raw in enumerate(reader, start=2):
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
+        if not any(row.values()):
+            continue
+        if len(points) >= limit:
+            raise BatchInputError("file", f"more than {limit} points (the batch_max_points limit)")
+        try:
+            points.append(
+                BatchPoint(
+                    name=row["name"],
+                    lat=float(row["lat"]),
+                    lon=float(row["lon"]),
+                    elevation=float(row["elevation"]) if row.get("elevation") else None,
+                )
+            )
+        except ValueError as exc:
+            errors = exc.errors() if isinstance(exc, ValidationError) else None
+            detail = (
+                "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+                if errors
+                else str(exc)
+            )
+            raise BatchInputError(f"file line {line}", detail) from None
+    if not points:
+        raise BatchInputError("file", "no point in the file")
+    return points
+
+
+def check_batch(
+    body: BatchCreate, settings: Settings, *, today: date | None = None
+) -> list[SpecProblem]:
+    """Limit on points, then the job checks (dates, span, sources) of each distinct point."""
+    limit = settings.batch_max_points
+    if len(body.points) > limit:
+        return [SpecProblem("points", f"{len(body.points)} points; at most {limit} are allowed")]
+    today = today or today_utc()
+    for i, point in enumerate(body.points):
+        spec = JobSpec(
+            lat=point.lat, lon=point.lon, start=body.start, end=body.end, sources=body.sources
+        )
+        problems = check_spec(spec, settings, today=today)
+        if problems:
+            field = "points" if problems[0].field == "sources" and body.sources is None else None
+            return [
+                SpecProblem(field or p.field, f"point {i} ({point.name}): {p.message}")
+                for p in problems
+            ]
+    return []
+
+
+# --- dispatch ----------------------------------------------------------------------------------
+
+
+class BatchDispatcher(Protocol):
+    """Gets a stored batch computed: in-process (embedded) or by Celery workers (distributed)."""
+
+    async def submit(self, batch_id: str, n_points: int) -> None:
+        """Queue every point of the batch; return at once."""
+        ...
+
+
+async def create_batch(
+    services: Services,
+    batch_id: str,
+    body: BatchCreate,
+    *,
+    region: str | None = None,
+) -> BatchRecord:
+    """Store a queued batch and its points."""
+    store = BatchStore(services.engine)
+    return await store.create(
+        batch_id,
+        start=body.start,
+        end=body.end,
+        points=[p.model_dump() for p in body.points],
+        sources=body.sources,
+        region=region,
+    )
+
+
+class BatchRunner:
+    """Embedded dispatcher: each batch is an asyncio task; points run ``batch_concurrency`` at a
+    time, failed points are tried again after ``batch_retry_delay_s``.
+
+    ``start()`` resumes batches a previous process left open (finished points are kept).
+    """
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def start(self) -> None:
+        """Resume the batches left open."""
+        for batch_id in await BatchStore(self.services.engine).open_batches():
+            log.info("batch_resumed", batch_id=batch_id)
+            self._spawn(batch_id)
+
+    async def submit(self, batch_id: str, n_points: int) -> None:
+        """Start the batch's task and return at once."""
+        self._spawn(batch_id)
+
+    def _spawn(self, batch_id: str) -> None:
+        if batch_id in self._tasks:
+            return
+        task = asyncio.ensure_future(self._run(batch_id))
+        self._tasks[batch_id] = task
+        task.add_done_callback(lambda _t: self._tasks.pop(batch_id, None))
+
+    async def _run(self, batch_id: str) -> None:
+        settings = self.services.settings
+        indices: list[int] | None = None
+        try:
+            while True:
+                retry = await run_points(batch_id, indices, self.services)
+                if not retry:
+                    return
+                await asyncio.sleep(settings.batch_retry_delay_s)
+                indices = retry
+        except Exception as exc:
+            log.exception("batch_crashed", batch_id=batch_id)
+            await fail_batch(batch_id, self.services, "internal", f"internal error: {exc!r}")
+
+    async def wait(self, batch_id: str) -> None:
+        """Wait until the batch's task ends (tests, CLI)."""
+        task = self._tasks.get(batch_id)
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def stop(self) -> None:
+        """Cancel the running batches (they resume on the next start)."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+
+
+# --- work --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Prefetched:
+    """What the grouped requests of a share gave: elevations per point, requests sent."""
+
+    elevations: dict[int, float]
+    requests: int
+
+
+async def _noop_emit(
+    progress: float, step: str, message: str, data: dict[str, Any] | None = None
+) -> None:
+    return None
+
+
+async def prefetch(
+    points: Sequence[PointRecord],
+    batch: BatchRecord,
+    services: Services,
+    http: Upstream,
+    *,
+    today: date,
+) -> Prefetched:
+    """Group the share's Open-Meteo and elevation requests; fill the shared cache.
+
+    A failing grouped request is only logged: its points then fetch on their own, so one bad
+    point cannot fail its neighbours.
+    """
+    from evapo.sources import UpstreamError, plan_sources
+    from evapo.sources.openmeteo import OpenMeteoArchive, OpenMeteoForecast
+    from evapo.store.cache import cell_of
+
+    before = sum(http.requests.values())
+    elevations: dict[int, float] = {}
+
+    async def elevation_group(part: list[PointRecord]) -> None:
+        params = {
+            "latitude": ",".join(f"{p.lat:.4f}" for p in part),
+            "longitude": ",".join(f"{p.lon:.4f}" for p in part),
+        }
+        try:
+            body = await http.get_json("openmeteo_elevation", "/v1/elevation", params)
+            values = [float(v) for v in body["elevation"]]
+        except (UpstreamError, KeyError, TypeError, ValueError) as exc:
+            log.warning("batch_group_failed", batch_id=batch.id, source="elevation", error=str(exc))
+            await _bisect(part, elevation_group)
+            return
+        for p, value in zip(part, values, strict=False):
+            if math.isfinite(value):
+                elevations[p.idx] = value
+
+    lookup = [p for p in points if p.elevation is None]
+    for i in range(0, len(lookup), ELEVATION_GROUP):
+        await elevation_group(lookup[i : i + ELEVATION_GROUP])
+
+    adapters: dict[str, OpenMeteoArchive | OpenMeteoForecast] = {
+        "openmeteo_archive": OpenMeteoArchive(),
+        "openmeteo_forecast": OpenMeteoForecast(),
+    }
+    groups: dict[tuple[str, date, date], dict[tuple[int, int], PointRecord]] = {}
+    for p in points:
+        plan = plan_sources(
+            p.lat, p.lon, batch.start, batch.end, sources=batch.sources, today=today
+        )
+        for name, (first, last) in plan.active.items():
+            if name in adapters:
+                grid = adapters[name].coverage.grid_deg
+                groups.setdefault((name, first, last), {})[cell_of(p.lat, p.lon, grid)] = p
+    for (name, first, last), cells in groups.items():
+        adapter = adapters[name]
+        grid = adapter.coverage.grid_deg
+
+        async def weather_group(
+            part: list[PointRecord],
+            adapter: OpenMeteoArchive | OpenMeteoForecast = adapter,
+            window: tuple[date, date] = (first, last),
+            grid: tuple[float, float] = grid,
+        ) -> None:
+            try:
+                series = await adapter.fetch_many(
+                    http, [(p.lat, p.lon) for p in part], *window, today=today
+                )
+            except UpstreamError as exc:
+                log.warning(
+                    "batch_group_failed", batch_id=batch.id, source=adapter.name, error=exc.reason
+                )
+                await _bisect(part, weather_group)
+                return
+            for one in series:
+                await services.cache.store(one, grid=grid)
+
+        wanted = []
+        for p in cells.values():
+            cached = await services.cache.load(name, p.lat, p.lon, first, last, grid=grid)
+            if not bool(cached.present.all()):
+                wanted.append(p)
+        for i in range(0, len(wanted), OPEN_METEO_GROUP):
+            await weather_group(wanted[i : i + OPEN_METEO_GROUP])
+    return Prefetched(elevations, sum(http.requests.values()) - before)
+
+
+async def _bisect(
+    part: list[PointRecord], again: Callable[[list[PointRecord]], Awaitable[None]]
+) -> None:
+    """After a grouped request failed, try each half on its own (a lone point is left to fetch
+    by itself): one bad point costs about log2(n) extra requests, not n."""
+    if len(part) > 1:
+        half = len(part) // 2
+        await again(part[:half])
+        await again(part[half:])
+
+
+async def _compute(
+    point: PointRecord, batch: BatchRecord, elevation: float | None, services: Services
+) -> list[dict[str, Any]]:
+    from evapo.pipeline import run_pipeline
+
+    spec = JobSpec(
+        lat=point.lat,
+        lon=point.lon,
+        start=batch.start,
+        end=batch.end,
+        sources=batch.sources,
+        elevation=point.elevation if point.elevation is not None else elevation,
+    )
+    async with asyncio.timeout(services.settings.job_deadline_s):
+        fused = await run_pipeline(spec, emit=_noop_emit, services=services)
+    return await asyncio.to_thread(fused.to_rows)
+
+
+async def run_points(
+    batch_id: str,
+    indices: list[int] | None,
+    services: Services,
+    *,
+    worker: str | None = None,
+) -> list[int]:
+    """Compute the batch's open points among ``indices`` (all when None); return those to retry.
+
+    A point that fails is re-queued while it has attempts left (``batch_point_attempts``) and
+    its index returned; otherwise it is stored failed. Once no point is open the batch gets its
+    final status and terminal event (only one caller wins that).
+    """
+    store = BatchStore(services.engine)
+    settings = services.settings
+    batch = await store.get(batch_id)
+    if batch is None:
+        log.error("batch_unknown", batch_id=batch_id)
+        return []
+    if batch.status.final:
+        await ensure_batch_terminal(batch, services)
+        return []
+    if await store.start(batch_id):
+        await services.events.append(
+            Progress(
+                job_id=batch_id,
+                progress=0,
+                step="start",
+                message=f"{batch.n_points} point(s), {batch.start}..{batch.end}",
+                data={"done": 0, "failed": 0, "total": batch.n_points},
+            )
+        )
+    open_points = [p for p in await store.points(batch_id, indices) if not p.status.final]
+    if not open_points:
+        await finish_if_done(batch_id, services)
+        return []
+    me = worker or worker_name()
+    today = today_utc()
+    from evapo.sources.http import Upstream
+
+    t0 = time.perf_counter()
+    async with Upstream(settings) as http:
+        fetched = await prefetch(open_points, batch, services, http, today=today)
+    log.info(
+        "batch_prefetched",
+        batch_id=batch_id,
+        points=len(open_points),
+        requests=fetched.requests,
+        seconds=round(time.perf_counter() - t0, 3),
+    )
+    limit = asyncio.Semaphore(settings.batch_concurrency)
+    # Store, count and report one point at a time, so this share's counts only ever grow.
+    report = asyncio.Lock()
+    retry: list[int] = []
+
+    async def one(point: PointRecord) -> None:
+        async with limit:
+            claimed = await store.claim_point(batch_id, point.idx, worker=me)
+            if claimed is None:
+                return
+            try:
+                rows = await _compute(point, batch, fetched.elevations.get(point.idx), services)
+            except JobFailure as failure:
+                code, message = failure.code, failure.message
+            except TimeoutError:
+                code = "timeout"
+                message = f"no result within {settings.job_deadline_s:g} s"
+            except Exception as exc:
+                log.exception("batch_point_crashed", batch_id=batch_id, index=point.idx)
+                code, message = "internal", f"internal error: {type(exc).__name__}: {exc}"
+            else:
+                async with report:
+                    if await store.finish_point(batch_id, point.idx, rows=rows):
+                        await _point_event(batch_id, claimed, "succeeded", None, services)
+                return
+            if claimed.attempts < settings.batch_point_attempts:
+                await store.requeue_point(batch_id, point.idx, error_code=code, message=message)
+                retry.append(point.idx)
+                log.warning(
+                    "batch_point_retry",
+                    batch_id=batch_id,
+                    index=point.idx,
+                    code=code,
+                    reason=message,
+                )
+                return
+            async with report:
+                if await store.finish_point(
+                    batch_id, point.idx, rows=None, error_code=code, message=message
+                ):
+                    await _point_event(batch_id, claimed, "failed", f"{code}: {message}", services)
+
+    await asyncio.gather(*(one(p) for p in open_points))
+    log.info(
+        "batch_share_done",
+        batch_id=batch_id,
+        points=len(open_points),
+        retry=len(retry),
+        worker=me,
+        seconds=round(time.perf_counter() - t0, 3),
+    )
+    await finish_if_done(batch_id, services)
+    return sorted(retry)
+
+
+async def _point_event(
+    batch_id: str, point: PointRecord, status: str, reason: str | None, services: Services
+) -> None:
+    counts = await BatchStore(services.engine).counts(batch_id)
+    progress = 100.0 * counts.finished / max(counts.total, 1)
+    message = f"point {point.idx} ({point.name}) {status}" + (f": {reason}" if reason else "")
+    await services.events.append(
+        Progress(
+            job_id=batch_id,
+            progress=min(progress, 99.9),
+            step=f"point:{status}",
+            message=message,
+            data={
+                "index": point.idx,
+                "name": point.name,
+                "status": status,
+                "done": counts.done,
+                "failed": counts.failed,
+                "total": counts.total,
+            },
+        )
+    )
+
+
+def terminal_event(batch: BatchRecord, done: int, failed: int) -> Event | None:
+    """The terminal event of a final batch (None while it is open)."""
+    summary = {"points_total": batch.n_points, "points_done": done, "points_failed": failed}
+    if batch.status is JobStatus.SUCCEEDED:
+        return Success(job_id=batch.id, summary=summary, result_url=result_path(batch.id))
+    if batch.status.final:
+        code = batch.error_code or batch.status.value
+        return Error(job_id=batch.id, code=code, message=batch.message or "")
+    return None
+
+
+async def ensure_batch_terminal(batch: BatchRecord, services: Services) -> None:
+    """Append the final batch's terminal event unless its log already ends with one."""
+    counts = await BatchStore(services.engine).counts(batch.id)
+    event = terminal_event(batch, counts.done, counts.failed)
+    if event is None:
+        return
+    logged = await services.events.read(batch.id)
+    if not logged or not is_terminal(logged[-1]):
+        await services.events.append(event)
+
+
+async def finish_if_done(batch_id: str, services: Services) -> None:
+    """Close the batch when no point is open (the winner writes the terminal event)."""
+    final = await BatchStore(services.engine).complete_if_done(batch_id)
+    if final is not None:
+        log.info("batch_done", batch_id=batch_id, status=final.status.value)
+        await ensure_batch_terminal(final, services)
+
+
+async def fail_batch(batch_id: str, services: Services, code: str, message: str) -> None:
+    """End an open batch as failed, with its ERROR event."""
+    store = BatchStore(services.engine)
+    await store.fail(batch_id, error_code=code, message=message)
+    batch = await store.get(batch_id)
+    if batch is not None:
+        await ensure_batch_terminal(batch, services)
+
+
+# --- results -----------------------------------------------------------------------------------
+
+
+def result_frame(batch: BatchRecord, points: list[PointRecord]) -> pd.DataFrame:
+    """One row per point and day: point columns, per-point status, then the day's values.
+
+    Failed or unfinished points keep one row per day with empty values and their status.
+    """
+    days = pd.date_range(batch.start, batch.end, freq="D").strftime("%Y-%m-%d").tolist()
+    records: list[dict[str, Any]] = []
+    for p in points:
+        head = {
+            "point_index": p.idx,
+            "name": p.name,
+            "lat": p.lat,
+            "lon": p.lon,
+            "elevation": p.elevation,
+            "point_status": p.status.value,
+            "point_error": None if p.error_code is None else f"{p.error_code}: {p.message}",
+        }
+        if p.rows:
+            records.extend(head | row for row in p.rows)
+        else:
+            records.extend(head | {"date": day} for day in days)
+    return pd.DataFrame.from_records(records)
+
+
+def frame_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
+    """The table as CSV (UTF-8) or Parquet bytes."""
+    if fmt == "csv":
+        return frame.to_csv(index=False).encode()
+    if fmt == "parquet":
+        out = io.BytesIO()
+        frame.to_parquet(out, index=False)
+        return out.getvalue()
+    raise ValueError(f"format: expected csv or parquet, got {fmt!r}")
+
+
+async def batch_table(batch: BatchRecord, services: Services) -> pd.DataFrame:
+    """The batch's point x day table (see :func:`result_frame`)."""
+    points = await BatchStore(services.engine).points(batch.id, with_rows=True)
+    return await asyncio.to_thread(result_frame, batch, points)
+
+
+async def public(
+    batch: BatchRecord, services: Services, *, with_points: bool = False
+) -> BatchPublic:
+    """The batch's status as the API shows it."""
+    store = BatchStore(services.engine)
+    counts = await store.counts(batch.id)
+    error = None
+    if batch.status.final and batch.status is not JobStatus.SUCCEEDED:
+        error = BatchProblem(
+            code=batch.error_code or batch.status.value, message=batch.message or ""
+        )
+    points = None
+    if with_points:
+        points = [
+            PointPublic(
+                index=p.idx,
+                name=p.name,
+                lat=p.lat,
+                lon=p.lon,
+                status=p.status,
+                attempts=p.attempts,
+                error=None
+                if p.error_code is None or p.status is not PointStatus.FAILED
+                else BatchProblem(code=p.error_code, message=p.message or ""),
+            )
+            for p in await store.points(batch.id)
+        ]
+    return BatchPublic(
+        batch_id=batch.id,
+        status=batch.status,
+        start=batch.start,
+        end=batch.end,
+        region=batch.region,
+        points_total=counts.total,
+        points_done=counts.done,
+        points_failed=counts.failed,
+        progress=round(100.0 * counts.finished / max(counts.total, 1), 2),
+        created_at=batch.created_at,
+        started_at=batch.started_at,
+        finished_at=batch.finished_at,
+        error=error,
+        result_url=result_path(batch.id) if batch.status is JobStatus.SUCCEEDED else None,
+        points=points,
+    )
+
+
+@contextlib.asynccontextmanager
+async def embedded_runner(services: Services) -> Any:
+    """A started :class:`BatchRunner` for the block (stopped after)."""
+    runner = BatchRunner(services)
+    await runner.start()
+    try:
+        yield runner
+    finally:
+        await runner.stop()

@@ -1,0 +1,128 @@
+"""Celery side of batches and regions (distributed mode).
+
+A batch fans out as a Celery ``group`` of ``evapo.batch_chunk`` tasks, each a share of
+``Settings.batch_chunk_points`` point indices (their Open-Meteo requests grouped). Completion
+needs no chord and no result backend: the worker that finishes the last open point closes the
+batch with one guarded UPDATE (``BatchStore.complete_if_done``) and writes the terminal event.
+Per-point retries: a failed point is re-queued as its own ``evapo.batch_chunk`` task after
+``Settings.batch_retry_delay_s`` until ``batch_point_attempts`` are used. Tasks are acknowledged
+late, so a chunk whose worker died is delivered again; finished points are skipped.
+
+``evapo.refresh_regions`` recomputes every region's map; Celery beat sends it every
+``Settings.region_refresh_s`` (``evapo beat``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from celery import Celery, group
+
+from evapo.config import Settings
+from evapo.logging import get_logger
+
+if TYPE_CHECKING:
+    from evapo.services import Services
+
+log = get_logger(__name__)
+
+BATCH_CHUNK_TASK = "evapo.batch_chunk"
+"""Task computing some points of a batch: arguments batch id and a list of point indices."""
+REFRESH_REGIONS_TASK = "evapo.refresh_regions"
+"""Task starting a refresh run of every region (sent by Celery beat)."""
+REFRESH_SCHEDULE_NAME = "evapo-refresh-regions"
+"""Name of the beat schedule entry."""
+
+
+def chunks(n_points: int, size: int) -> list[list[int]]:
+    """Point indices ``0..n_points-1`` cut in consecutive shares of ``size``."""
+    return [list(range(i, min(i + size, n_points))) for i in range(0, n_points, size)]
+
+
+def _on_worker(settings: Settings, work: Any) -> Any:
+    """Run ``work(services)`` on this worker process's loop (services opened once)."""
+    from evapo.jobs.celery_app import _STATE
+
+    services = _STATE.open(settings)
+    assert _STATE.loop is not None
+    return _STATE.loop.run_until_complete(work(services))
+
+
+def register_batch_tasks(app: Celery, settings: Settings) -> None:
+    """Add the batch and region tasks, their routes and the beat schedule to ``app``."""
+    app.conf.task_routes = {
+        **(app.conf.task_routes or {}),
+        BATCH_CHUNK_TASK: {"queue": settings.job_queue},
+        REFRESH_REGIONS_TASK: {"queue": settings.job_queue},
+    }
+    app.conf.beat_schedule = {
+        REFRESH_SCHEDULE_NAME: {
+            "task": REFRESH_REGIONS_TASK,
+            "schedule": settings.region_refresh_s,
+            "options": {"queue": settings.job_queue},
+        }
+    }
+
+    @app.task(name=BATCH_CHUNK_TASK, bind=True, ignore_result=True)
+    def batch_chunk(task: Any, batch_id: str, indices: list[int]) -> None:
+        """Compute some points of a batch; re-queue the failed ones that have attempts left."""
+        from evapo.batches import run_points
+
+        async def work(services: Services) -> list[int]:
+            return await run_points(batch_id, indices, services)
+
+        retry: list[int] = _on_worker(settings, work)
+        if retry:
+            task.app.send_task(
+                BATCH_CHUNK_TASK,
+                args=[batch_id, retry],
+                queue=settings.job_queue,
+                countdown=settings.batch_retry_delay_s,
+            )
+
+    @app.task(name=REFRESH_REGIONS_TASK, bind=True, ignore_result=True)
+    def refresh_regions(task: Any) -> None:
+        """Start a refresh run of every region (each run fans out like a batch)."""
+        from evapo.regions import refresh_all
+
+        async def work(services: Services) -> list[tuple[str, int]]:
+            runs = await refresh_all(services, dispatcher=None)
+            return [(r.id, r.n_points) for r in runs]
+
+        for batch_id, n_points in _on_worker(settings, work):
+            fan_out(task.app, settings, batch_id, n_points)
+
+
+def fan_out(app: Celery, settings: Settings, batch_id: str, n_points: int) -> None:
+    """Send the batch's shares as one Celery group (blocking: call from a thread)."""
+    signatures = [
+        app.signature(BATCH_CHUNK_TASK, args=[batch_id, share], queue=settings.job_queue)
+        for share in chunks(n_points, settings.batch_chunk_points)
+    ]
+    group(signatures).apply_async()
+    log.info("batch_sent", batch_id=batch_id, tasks=len(signatures), queue=settings.job_queue)
+
+
+class CeleryBatchDispatcher:
+    """:class:`evapo.batches.BatchDispatcher` of the distributed mode (API process)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from evapo.jobs.celery_app import make_celery
+
+        self.settings = settings
+        self._app = make_celery(settings)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-send")
+
+    async def submit(self, batch_id: str, n_points: int) -> None:
+        """Publish the batch's group of tasks (returns once the broker has them)."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(
+            self._executor, fan_out, self._app, self.settings, batch_id, n_points
+        )
+
+    async def stop(self) -> None:
+        """Release the broker connections."""
+        self._executor.shutdown(wait=True)
+        self._app.close()

@@ -1,0 +1,504 @@
+"""Batches of points, their per-point results, and regions (SQLite or PostgreSQL).
+
+A batch is one date range over many points. Each point is a row keyed by (batch id, point
+index) whose status moves queued -> running -> succeeded | failed exactly once: a finished point
+is never claimed again, so no point is computed twice even when a task is redelivered. The batch
+row takes the final status only through :meth:`BatchStore.complete_if_done`, a single guarded
+UPDATE, so exactly one process wins and writes the terminal event.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    and_,
+    case,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Mapped, mapped_column
+
+from evapo.store.db import Base, make_sessionmaker
+from evapo.store.jobs import JobStatus, json_safe
+
+
+class PointStatus(StrEnum):
+    """Lifecycle of one point of a batch; the last two are final."""
+
+    QUEUED = "queued"
+    """Waiting for a worker."""
+    RUNNING = "running"
+    """A worker claimed it (a redelivered task may claim it again until it is final)."""
+    SUCCEEDED = "succeeded"
+    """Its daily rows are stored."""
+    FAILED = "failed"
+    """It ended with an error (``error_code``/``message`` say why) after its retries."""
+
+    @property
+    def final(self) -> bool:
+        """True for succeeded and failed."""
+        return self in (PointStatus.SUCCEEDED, PointStatus.FAILED)
+
+
+class BatchRow(Base):
+    """One batch: a date range over many points (a region refresh run is a batch too)."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    start: Mapped[date] = mapped_column(Date)
+    end: Mapped[date] = mapped_column(Date)
+    sources: Mapped[list[str] | None] = mapped_column(JSON)
+    n_points: Mapped[int] = mapped_column(Integer)
+    region: Mapped[str | None] = mapped_column(String(100), index=True)
+    """Name of the region this run refreshes (None for a user batch)."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str | None] = mapped_column(Text)
+
+
+class BatchPointRow(Base):
+    """One point of a batch and, once it succeeded, its daily rows (a JSON list)."""
+
+    __tablename__ = "batch_points"
+
+    batch_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    elevation: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    """Who computed the point (host:pid), for the record and the tests."""
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str | None] = mapped_column(Text)
+    rows: Mapped[str | None] = mapped_column(Text)
+    """The point's daily rows as one JSON text (NaN written as null)."""
+
+
+class RegionRow(Base):
+    """A named set of points whose map is refreshed on a schedule."""
+
+    __tablename__ = "regions"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    points: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """How the points were given: ``{"kind": "points"}`` or ``{"kind": "bbox", ...}``."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """A batch as read from the store."""
+
+    id: str
+    status: JobStatus
+    start: date
+    end: date
+    sources: list[str] | None
+    n_points: int
+    region: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error_code: str | None
+    message: str | None
+
+
+@dataclass(frozen=True)
+class PointRecord:
+    """One point of a batch as read from the store (``rows`` only when asked for)."""
+
+    idx: int
+    name: str
+    lat: float
+    lon: float
+    elevation: float | None
+    status: PointStatus
+    attempts: int
+    worker: str | None
+    error_code: str | None
+    message: str | None
+    rows: list[dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Points of a batch by state."""
+
+    total: int
+    done: int
+    failed: int
+
+    @property
+    def finished(self) -> int:
+        """Points in a final state."""
+        return self.done + self.failed
+
+
+@dataclass(frozen=True)
+class RegionRecord:
+    """A region as read from the store."""
+
+    name: str
+    points: list[dict[str, Any]]
+    definition: dict[str, Any]
+    created_at: datetime
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _batch(row: BatchRow) -> BatchRecord:
+    created = _utc(row.created_at)
+    assert created is not None
+    return BatchRecord(
+        id=row.id,
+        status=JobStatus(row.status),
+        start=row.start,
+        end=row.end,
+        sources=row.sources,
+        n_points=row.n_points,
+        region=row.region,
+        created_at=created,
+        started_at=_utc(row.started_at),
+        finished_at=_utc(row.finished_at),
+        error_code=row.error_code,
+        message=row.message,
+    )
+
+
+def _point(row: BatchPointRow, *, with_rows: bool) -> PointRecord:
+    rows = json.loads(row.rows) if with_rows and row.rows else None
+    return PointRecord(
+        idx=row.idx,
+        name=row.name,
+        lat=row.lat,
+        lon=row.lon,
+        elevation=row.elevation,
+        status=PointStatus(row.status),
+        attempts=row.attempts,
+        worker=row.worker,
+        error_code=row.error_code,
+        message=row.message,
+        rows=rows,
+    )
+
+
+_OPEN_POINT = (PointStatus.QUEUED.value, PointStatus.RUNNING.value)
+_OPEN_BATCH = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+TABLES: tuple[Table, ...] = (
+    BatchRow.__table__,  # type: ignore[assignment]
+    BatchPointRow.__table__,
+    RegionRow.__table__,
+)
+
+
+class BatchStore:
+    """Repository of batches, their points and regions. Every write is one short transaction."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._session = make_sessionmaker(engine)
+
+    async def init(self, *, create_tables: bool = True) -> None:
+        """Create the tables if missing (embedded mode; distributed mode runs migrations)."""
+        if create_tables:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(Base.metadata.create_all, tables=list(TABLES))
+
+    async def create(
+        self,
+        batch_id: str,
+        *,
+        start: date,
+        end: date,
+        points: list[dict[str, Any]],
+        sources: list[str] | None = None,
+        region: str | None = None,
+    ) -> BatchRecord:
+        """Store a queued batch and its queued points (``points``: name, lat, lon, elevation)."""
+        row = BatchRow(
+            id=batch_id,
+            status=JobStatus.QUEUED.value,
+            start=start,
+            end=end,
+            sources=sources,
+            n_points=len(points),
+            region=region,
+            created_at=_now(),
+        )
+        async with self._session() as session, session.begin():
+            session.add(row)
+            await session.flush()
+            session.add_all(
+                BatchPointRow(
+                    batch_id=batch_id,
+                    idx=i,
+                    name=str(p["name"]),
+                    lat=float(p["lat"]),
+                    lon=float(p["lon"]),
+                    elevation=None if p.get("elevation") is None else float(p["elevation"]),
+                    status=PointStatus.QUEUED.value,
+                    attempts=0,
+                )
+                for i, p in enumerate(points)
+            )
+        return _batch(row)
+
+    async def get(self, batch_id: str) -> BatchRecord | None:
+        """The batch, or None when unknown."""
+        async with self._session() as session:
+            row = await session.get(BatchRow, batch_id)
+            return None if row is None else _batch(row)
+
+    async def points(
+        self, batch_id: str, indices: list[int] | None = None, *, with_rows: bool = False
+    ) -> list[PointRecord]:
+        """The batch's points in index order (only ``indices`` when given)."""
+        query = select(BatchPointRow).where(BatchPointRow.batch_id == batch_id)
+        if indices is not None:
+            query = query.where(BatchPointRow.idx.in_(indices))
+        async with self._session() as session:
+            rows = (await session.scalars(query.order_by(BatchPointRow.idx))).all()
+            return [_point(r, with_rows=with_rows) for r in rows]
+
+    async def counts(self, batch_id: str) -> Counts:
+        """How many points there are, succeeded and failed."""
+        status = BatchPointRow.status
+        query = select(
+            func.count(),
+            func.sum(case((status == PointStatus.SUCCEEDED.value, 1), else_=0)),
+            func.sum(case((status == PointStatus.FAILED.value, 1), else_=0)),
+        ).where(BatchPointRow.batch_id == batch_id)
+        async with self._session() as session:
+            total, done, failed = (await session.execute(query)).one()
+        return Counts(int(total or 0), int(done or 0), int(failed or 0))
+
+    async def start(self, batch_id: str) -> bool:
+        """Mark a queued batch running (False when it was not queued)."""
+        query = (
+            update(BatchRow)
+            .where(BatchRow.id == batch_id, BatchRow.status == JobStatus.QUEUED.value)
+            .values(status=JobStatus.RUNNING.value, started_at=_now())
+        )
+        async with self._session() as session, session.begin():
+            return bool((await session.execute(query)).rowcount)
+
+    async def claim_point(self, batch_id: str, idx: int, *, worker: str) -> PointRecord | None:
+        """Mark an open point running (one more attempt); None when it is already final."""
+        query = (
+            update(BatchPointRow)
+            .where(
+                BatchPointRow.batch_id == batch_id,
+                BatchPointRow.idx == idx,
+                BatchPointRow.status.in_(_OPEN_POINT),
+            )
+            .values(
+                status=PointStatus.RUNNING.value,
+                attempts=BatchPointRow.attempts + 1,
+                worker=worker,
+            )
+        )
+        async with self._session() as session, session.begin():
+            if not (await session.execute(query)).rowcount:
+                return None
+        found = await self.points(batch_id, [idx])
+        return found[0] if found else None
+
+    async def requeue_point(
+        self, batch_id: str, idx: int, *, error_code: str, message: str
+    ) -> bool:
+        """Put a running point back in the queue for a retry, noting why the attempt failed."""
+        query = (
+            update(BatchPointRow)
+            .where(
+                BatchPointRow.batch_id == batch_id,
+                BatchPointRow.idx == idx,
+                BatchPointRow.status == PointStatus.RUNNING.value,
+            )
+            .values(status=PointStatus.QUEUED.value, error_code=error_code, message=message)
+        )
+        async with self._session() as session, session.begin():
+            return bool((await session.execute(query)).rowcount)
+
+    async def finish_point(
+        self,
+        batch_id: str,
+        idx: int,
+        *,
+        rows: list[dict[str, Any]] | None,
+        error_code: str | None = None,
+        message: str | None = None,
+    ) -> bool:
+        """Store a point's rows (succeeded) or its error (failed); False when already final."""
+        if rows is not None:
+            text = json.dumps(json_safe(rows), separators=(",", ":"), allow_nan=False)
+            values: dict[str, Any] = {
+                "status": PointStatus.SUCCEEDED.value,
+                "rows": text,
+                "error_code": None,
+                "message": None,
+            }
+        else:
+            values = {
+                "status": PointStatus.FAILED.value,
+                "error_code": error_code or "failed",
+                "message": message or "",
+            }
+        query = (
+            update(BatchPointRow)
+            .where(
+                BatchPointRow.batch_id == batch_id,
+                BatchPointRow.idx == idx,
+                BatchPointRow.status.in_(_OPEN_POINT),
+            )
+            .values(**values)
+        )
+        async with self._session() as session, session.begin():
+            return bool((await session.execute(query)).rowcount)
+
+    async def complete_if_done(self, batch_id: str) -> BatchRecord | None:
+        """Give the batch its final status once no point is open; the record only to the winner.
+
+        Succeeded when at least one point succeeded, failed when every point failed.
+        """
+        counts = await self.counts(batch_id)
+        if counts.finished < counts.total:
+            return None
+        ok = counts.done > 0
+        no_open = ~(
+            select(BatchPointRow.idx)
+            .where(and_(BatchPointRow.batch_id == batch_id, BatchPointRow.status.in_(_OPEN_POINT)))
+            .exists()
+        )
+        query = (
+            update(BatchRow)
+            .where(BatchRow.id == batch_id, BatchRow.status.in_(_OPEN_BATCH), no_open)
+            .values(
+                status=(JobStatus.SUCCEEDED if ok else JobStatus.FAILED).value,
+                finished_at=_now(),
+                error_code=None if ok else "all_points_failed",
+                message=None if ok else f"every one of the {counts.total} point(s) failed",
+            )
+        )
+        async with self._session() as session, session.begin():
+            if not (await session.execute(query)).rowcount:
+                return None
+        return await self.get(batch_id)
+
+    async def fail(self, batch_id: str, *, error_code: str, message: str) -> bool:
+        """End an open batch as failed (and its open points with it)."""
+        async with self._session() as session, session.begin():
+            done = await session.execute(
+                update(BatchRow)
+                .where(BatchRow.id == batch_id, BatchRow.status.in_(_OPEN_BATCH))
+                .values(
+                    status=JobStatus.FAILED.value,
+                    finished_at=_now(),
+                    error_code=error_code,
+                    message=message,
+                )
+            )
+            await session.execute(
+                update(BatchPointRow)
+                .where(BatchPointRow.batch_id == batch_id, BatchPointRow.status.in_(_OPEN_POINT))
+                .values(status=PointStatus.FAILED.value, error_code=error_code, message=message)
+            )
+            return bool(done.rowcount)
+
+    async def open_batches(self) -> list[str]:
+        """Ids of batches still queued or running, oldest first."""
+        query = (
+            select(BatchRow.id)
+            .where(BatchRow.status.in_(_OPEN_BATCH))
+            .order_by(BatchRow.created_at)
+        )
+        async with self._session() as session:
+            return list((await session.scalars(query)).all())
+
+    async def region_runs(self, region: str, *, limit: int = 20) -> list[BatchRecord]:
+        """The region's refresh runs, newest first."""
+        query = (
+            select(BatchRow)
+            .where(BatchRow.region == region)
+            .order_by(BatchRow.created_at.desc(), BatchRow.id)
+            .limit(limit)
+        )
+        async with self._session() as session:
+            return [_batch(r) for r in (await session.scalars(query)).all()]
+
+    async def last_completed_run(self, region: str) -> BatchRecord | None:
+        """The region's newest succeeded run (None before the first one)."""
+        query = (
+            select(BatchRow)
+            .where(BatchRow.region == region, BatchRow.status == JobStatus.SUCCEEDED.value)
+            .order_by(BatchRow.finished_at.desc(), BatchRow.id)
+            .limit(1)
+        )
+        async with self._session() as session:
+            row = (await session.scalars(query)).first()
+            return None if row is None else _batch(row)
+
+    async def put_region(
+        self, name: str, points: list[dict[str, Any]], definition: dict[str, Any]
+    ) -> RegionRecord:
+        """Create or replace a region."""
+        async with self._session() as session, session.begin():
+            row = await session.get(RegionRow, name)
+            if row is None:
+                row = RegionRow(name=name, created_at=_now())
+                session.add(row)
+            row.points = json_safe(points)
+            row.definition = json_safe(definition)
+            row.created_at = _now()
+        return RegionRecord(name, points, definition, row.created_at)
+
+    async def get_region(self, name: str) -> RegionRecord | None:
+        """The region, or None when unknown."""
+        async with self._session() as session:
+            row = await session.get(RegionRow, name)
+            if row is None:
+                return None
+            created = _utc(row.created_at)
+            assert created is not None
+            return RegionRecord(row.name, row.points, row.definition, created)
+
+    async def regions(self) -> list[RegionRecord]:
+        """Every region by name."""
+        async with self._session() as session:
+            rows = (await session.scalars(select(RegionRow).order_by(RegionRow.name))).all()
+        return [
+            RegionRecord(r.name, r.points, r.definition, _utc(r.created_at) or _now()) for r in rows
+        ]

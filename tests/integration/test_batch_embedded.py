@@ -1,0 +1,187 @@
+"""Batches in embedded mode, end to end: real uvicorn (HTTP + WebSocket), SQLite, fake upstream."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pandas as pd
+import pytest
+from websockets.asyncio.client import connect
+
+from evapo.api.server import run_in_thread
+from evapo.config import Settings
+from evapo.fakeapi.server import run_in_thread as fake_apis
+from evapo.sources.http import reset_breakers
+
+pytestmark = pytest.mark.integration
+
+START, END, DAYS = "2019-03-01", "2019-03-20", 20
+BAD = 17
+"""Index of the point whose upstream requests all fail."""
+
+
+def points(shared_data: Path, n: int) -> list[dict[str, Any]]:
+    """``n`` points spread around the 12 cities of the shared data."""
+    cities = pd.read_csv(shared_data / "cities.csv")
+    out = []
+    for i in range(n):
+        city = cities.iloc[i % len(cities)]
+        lat, lon = float(city["lat"]) + 0.25 * (i // len(cities)), float(city["lon"])
+        out.append({"name": f"{city['city']}-{i}", "lat": round(lat, 4), "lon": round(lon, 4)})
+    return out
+
+
+@pytest.fixture(scope="module")
+def fake(shared_data: Path) -> Iterator[str]:
+    with fake_apis(shared_data) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def api(fake: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('batch') / 'evapo.db'}",
+        upstream_url=fake,
+        upstream_retries=0,
+        upstream_timeout_s=20.0,
+        ws_heartbeat_s=0.5,
+        batch_retry_delay_s=0.1,
+        region_scheduler=False,
+    )
+    with run_in_thread(settings) as url:
+        yield url
+
+
+@pytest.fixture
+async def http(api: str) -> AsyncIterator[httpx2.AsyncClient]:
+    async with httpx2.AsyncClient(base_url=api, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+async def control(fake: str) -> AsyncIterator[httpx2.AsyncClient]:
+    async with httpx2.AsyncClient(base_url=fake) as client:
+        await client.post("/_control/reset")
+        yield client
+        await client.delete("/_control/faults")
+    reset_breakers()
+
+
+async def follow(ws_url: str, after: int = 0) -> tuple[list[dict[str, Any]], int | None]:
+    url = f"{ws_url}?after={after}" if after else ws_url
+    out = []
+    async with connect(url, proxy=None, open_timeout=10) as socket:
+        async for raw in socket:
+            message = json.loads(raw)
+            if message["type"] != "HEARTBEAT":
+                out.append(message)
+        code = socket.close_code
+    return out, code
+
+
+async def test_fifty_points_one_failing(
+    http: httpx2.AsyncClient, control: httpx2.AsyncClient, shared_data: Path
+) -> None:
+    pts = points(shared_data, 50)
+    bad = pts[BAD]
+    armed = await control.post(
+        "/_control/faults",
+        json={"api": "*", "mode": "500", "lat": bad["lat"], "lon": bad["lon"], "radius_deg": 0.01},
+    )
+    assert armed.status_code == 201
+    answer = await http.post("/api/v1/batches", json={"points": pts, "start": START, "end": END})
+    assert answer.status_code == 202, answer.text
+    accepted = answer.json()
+    assert set(accepted) == {"batch_id", "status_url", "ws_url", "result_url"}
+
+    events, code = await asyncio.wait_for(follow(accepted["ws_url"]), 120)
+    assert code == 1000
+    assert events[-1]["type"] == "SUCCESS"
+    assert events[-1]["summary"] == {"points_total": 50, "points_done": 49, "points_failed": 1}
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    per_point = [e for e in events if e["type"] == "PROGRESS" and e["step"].startswith("point:")]
+    assert len(per_point) == 50  # one event per point, none twice
+    assert sorted(e["data"]["index"] for e in per_point) == list(range(50))
+    done = [e["data"]["done"] for e in per_point]
+    assert done == sorted(done) and done[-1] == 49
+    failed = [e for e in per_point if e["data"]["status"] == "failed"]
+    assert [e["data"]["index"] for e in failed] == [BAD]
+
+    # Replay after a seq gives exactly the rest.
+    tail, _ = await follow(accepted["ws_url"], after=5)
+    assert tail == events[5:]
+
+    status = (await http.get(accepted["status_url"], params={"points": "true"})).json()
+    assert status["status"] == "succeeded"
+    assert (status["points_total"], status["points_done"], status["points_failed"]) == (50, 49, 1)
+    by_index = {p["index"]: p for p in status["points"]}
+    assert by_index[BAD]["status"] == "failed"
+    assert by_index[BAD]["error"]["code"] == "no_elevation"
+    assert by_index[BAD]["attempts"] == 2  # batch_point_attempts: retried once
+    assert all(p["attempts"] == 1 for i, p in by_index.items() if i != BAD)
+
+    csv = await http.get(accepted["result_url"], params={"format": "csv"})
+    assert csv.status_code == 200
+    table = pd.read_csv(io.StringIO(csv.text))
+    assert len(table) == 50 * DAYS
+    assert table.groupby("point_index").size().eq(DAYS).all()
+    assert set(table.loc[table.point_index == BAD, "point_status"]) == {"failed"}
+    assert table.loc[table.point_index == BAD, "eto_mm"].isna().all()
+    good = table[table.point_index != BAD]
+    assert good["eto_mm"].between(0.5, 12).all()
+    parquet = await http.get(accepted["result_url"], params={"format": "parquet"})
+    frame = pd.read_parquet(io.BytesIO(parquet.content))
+    assert frame.shape == table.shape
+    assert frame["eto_mm"].round(6).equals(table["eto_mm"].round(6))
+
+
+async def test_points_share_grouped_requests_and_the_cache(
+    http: httpx2.AsyncClient, control: httpx2.AsyncClient, shared_data: Path
+) -> None:
+    pts = points(shared_data, 24)
+    body = {"points": pts, "start": "2018-06-01", "end": "2018-06-10"}
+    first = (await http.post("/api/v1/batches", json=body)).json()
+    events, _ = await asyncio.wait_for(follow(first["ws_url"]), 120)
+    assert events[-1]["type"] == "SUCCESS"
+    counts = (await control.get("/_control/requests")).json()["by_api"]
+    # One grouped request for the 24 points' elevation and one for Open-Meteo archive.
+    assert counts["openmeteo_elevation"] == 1
+    assert counts["openmeteo_archive"] == 1
+    assert counts["nasa_power"] <= 24
+    # The same points again: everything comes from the shared cache.
+    second = (await http.post("/api/v1/batches", json=body)).json()
+    events, _ = await asyncio.wait_for(follow(second["ws_url"]), 120)
+    assert events[-1]["type"] == "SUCCESS"
+    again = (await control.get("/_control/requests")).json()["by_api"]
+    assert again["openmeteo_archive"] == 1
+    assert again["nasa_power"] == counts["nasa_power"]
+
+
+async def test_csv_upload_and_refusals(http: httpx2.AsyncClient) -> None:
+    text = "name,lat,lon,elevation\nA,-7.19,-48.21,227\nB,-7.53,-46.04,\n"
+    files = {"file": ("points.csv", text.encode(), "text/csv")}
+    answer = await http.post("/api/v1/batches", files=files, data={"start": START, "end": END})
+    assert answer.status_code == 202, answer.text
+    events, _ = await asyncio.wait_for(follow(answer.json()["ws_url"]), 60)
+    assert events[-1]["type"] == "SUCCESS"
+    table = pd.read_csv(io.StringIO((await http.get(answer.json()["result_url"])).text))
+    assert list(table.drop_duplicates("name")["elevation"].fillna(-1)) == [227.0, -1]
+
+    bad_csv = {"file": ("p.csv", b"name,lat,lon\nA,95,-48\n", "text/csv")}
+    refused = await http.post("/api/v1/batches", files=bad_csv, data={"start": START, "end": END})
+    assert refused.status_code == 422
+    assert "line 2" in json.dumps(refused.json())
+    too_many = {"points": [{"name": "x", "lat": 0, "lon": 0}] * 1001, "start": START, "end": END}
+    refused = await http.post("/api/v1/batches", json=too_many)
+    assert refused.status_code == 422
+    assert "at most 1000" in refused.text
+    backwards = {"points": [{"name": "x", "lat": -7, "lon": -48}], "start": END, "end": START}
+    refused = await http.post("/api/v1/batches", json=backwards)
+    assert refused.status_code == 422
+    assert (await http.get("/api/v1/batches/nope")).status_code == 404

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 
 import numpy as np
 from numpy.typing import NDArray
+from sqlalchemy.exc import SQLAlchemyError
 
 from evapo.config import Settings
 from evapo.logging import get_logger
@@ -16,7 +17,7 @@ from evapo.schema import COLUMNS, DailySeries
 from evapo.sources.base import Adapter, SourceError, SourceResult
 from evapo.sources.http import Upstream, UpstreamError
 from evapo.sources.planner import Plan
-from evapo.store.cache import EXTRA_COLUMNS, WeatherCache
+from evapo.store.cache import EXTRA_COLUMNS, CachedDays, WeatherCache
 
 log = get_logger(__name__)
 
@@ -116,8 +117,8 @@ async def _one(
     first, last = window
     try:
         async with asyncio.timeout(source_deadline_s(settings)):
-            if cache is not None:
-                cached = await cache.load(name, lat, lon, first, last, grid=grid)
+            cached = await _cache_load(cache, name, lat=lat, lon=lon, window=window, grid=grid)
+            if cached is not None:
                 present = cached.present
                 merged = cached.series
             else:
@@ -131,8 +132,7 @@ async def _one(
             for a, b in _missing_spans(present, first):
                 fetched = await adapter.fetch(http, lat, lon, a, b, today=today)
                 _overlay(merged, fetched, (a - first).days)
-                if cache is not None:
-                    await cache.store(fetched, grid=grid)
+                await _cache_store(cache, fetched, grid)
             series = merged
     except TimeoutError:
         error = SourceError(
@@ -156,6 +156,37 @@ async def _one(
         requests=sent,
         elapsed_s=elapsed,
     )
+
+
+async def _cache_load(
+    cache: WeatherCache | None,
+    name: str,
+    *,
+    lat: float,
+    lon: float,
+    window: tuple[date, date],
+    grid: tuple[float, float],
+) -> CachedDays | None:
+    """Cached days, or None without a cache or when the database fails (logged, not fatal)."""
+    if cache is None:
+        return None
+    try:
+        return await cache.load(name, lat, lon, *window, grid=grid)
+    except (SQLAlchemyError, OSError) as exc:
+        log.warning("cache_unavailable", source=name, op="load", error=str(exc))
+        return None
+
+
+async def _cache_store(
+    cache: WeatherCache | None, series: DailySeries, grid: tuple[float, float]
+) -> None:
+    """Store fetched days; a database failure is logged and the fetch goes on."""
+    if cache is None:
+        return
+    try:
+        await cache.store(series, grid=grid)
+    except (SQLAlchemyError, OSError) as exc:
+        log.warning("cache_unavailable", source=series.source, op="store", error=str(exc))
 
 
 def _failed(name: str, error: SourceError, sent: int, t0: float) -> SourceResult:

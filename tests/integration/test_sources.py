@@ -320,3 +320,15 @@ async def test_elevation_user_then_openmeteo_then_nasa_power(
     assert "openmeteo_elevation" in err.value.reason and "nasa_power" in err.value.reason
     with pytest.raises(ValueError, match="elevation"):
         await resolve_elevation(LAT, LON, user_elevation=20000.0, settings=s1)
+
+
+async def test_broken_cache_database_degrades_to_upstream(
+    fake: str, control: httpx2.Client, tmp_path: Path
+) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/missing-dir/cache.db")
+    out = await fetch(
+        fake, ["nasa_power"], date(2001, 1, 1), date(2001, 1, 5), cache=WeatherCache(engine)
+    )
+    assert out["nasa_power"].error is None
+    assert out["nasa_power"].requests == 1
+    await engine.dispose()

@@ -17,6 +17,7 @@ from evapo.sources import met_norway, nasa_power, nws, openmeteo
 from evapo.sources._convert import MalformedResponse, aggregate_hourly, rs_from_cloud
 from evapo.sources.http import (
     CircuitBreaker,
+    HostLimiter,
     RetryableError,
     Upstream,
     UpstreamError,
@@ -239,3 +240,12 @@ async def test_upstream_does_not_retry_404_and_types_errors() -> None:
     assert not isinstance(err.value, RetryableError)
     assert n == 1
     await client.aclose()
+
+
+async def test_host_limiter_paces_requests_past_the_burst() -> None:
+    limiter = HostLimiter(rate=20.0, burst=2, concurrency=1)
+    t0 = time.perf_counter()
+    for _ in range(6):
+        await limiter.pace()
+    # Two go at once, the next four are spaced 50 ms apart.
+    assert time.perf_counter() - t0 >= 0.19

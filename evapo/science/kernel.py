@@ -168,6 +168,13 @@ def _grid(a: ArrayLike, shape: tuple[int, int], name: str) -> FloatArray:
     return np.ascontiguousarray(arr)
 
 
+def _per_point(a: ArrayLike, points: int, name: str) -> FloatArray:
+    arr = np.asarray(a, dtype=np.float64).reshape(-1)
+    if arr.size not in (1, points):
+        raise ValueError(f"{name}: {arr.size} values for {points} points")
+    return np.ascontiguousarray(np.broadcast_to(arr, (points,)))
+
+
 def eto_daily_fast(
     tmax_c: ArrayLike,
     tmin_c: ArrayLike,
@@ -207,8 +214,8 @@ def eto_daily_fast(
         raise ValueError(f"doy: {days.shape[0]} values for {shape[1]} days")
     if np.any((days < 1) | (days > 366) | (days != np.round(days))):
         raise ValueError("doy: values must be whole days in [1, 366]")
-    lat = np.broadcast_to(np.asarray(lat_deg, dtype=np.float64).reshape(-1), (shape[0],))
-    elev = np.broadcast_to(np.asarray(elevation_m, dtype=np.float64).reshape(-1), (shape[0],))
+    lat = _per_point(lat_deg, shape[0], "lat_deg")
+    elev = _per_point(elevation_m, shape[0], "elevation_m")
     if np.any(~np.isfinite(lat) | (np.abs(lat) > 90.0)):
         raise ValueError("lat_deg: every latitude must be within [-90, 90]")
     if np.any(~np.isfinite(elev)):

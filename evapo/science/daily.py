@@ -3,6 +3,7 @@ chapter 3 missing-data procedures applied under a named :class:`MissingPolicy`."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -255,14 +256,19 @@ def _actual_vapour_pressure(
     v = series.values
     tmax, tmin = v["tmax_c"], v["tmin_c"]
     rhx, rhn = v["rh_max_pct"], v["rh_min_pct"]
-    candidates = [
-        fao56.actual_vapour_pressure_from_tdew(v["tdew_c"]),
-        fao56.actual_vapour_pressure_from_rhmaxmin(tmax, tmin, rhx, rhn),
-        fao56.actual_vapour_pressure_from_rhmax(tmin, rhx),
-        fao56.actual_vapour_pressure_from_rhmean(tmax, tmin, v["rh_mean_pct"]),
+    rhm, tdew = v["rh_mean_pct"], v["tdew_c"]
+    # (inputs, estimate) in preference order; an input absent from every row is not computed.
+    candidates: list[tuple[tuple[FloatArray, ...], Callable[[], FloatArray]]] = [
+        ((tdew,), lambda: fao56.actual_vapour_pressure_from_tdew(tdew)),
+        ((rhx, rhn), lambda: fao56.actual_vapour_pressure_from_rhmaxmin(tmax, tmin, rhx, rhn)),
+        ((rhx,), lambda: fao56.actual_vapour_pressure_from_rhmax(tmin, rhx)),
+        ((rhm,), lambda: fao56.actual_vapour_pressure_from_rhmean(tmax, tmin, rhm)),
     ]
     ea = np.full(len(series), np.nan)
-    for candidate in candidates:
+    for inputs, estimate in candidates:
+        if not all(np.isfinite(x).any() for x in inputs):
+            continue
+        candidate = estimate()
         take = ~np.isfinite(ea) & np.isfinite(candidate)
         ea[take] = candidate[take]
     if policy.ea_from_tmin:

@@ -23,6 +23,16 @@ LOCAL_TILE_ROUTE = "/_evapo/tiles/{z}/{x}/{y}.png"
 log = get_logger(__name__)
 
 
+class _Dash(Dash):
+    """Dash without its WebSocket callback channel: no callback here uses it, so the renderer
+    opens no socket of its own (the only sockets a page opens are its jobs' ``/ws/jobs/{id}``)."""
+
+    def _config(self) -> dict[str, Any]:
+        config: dict[str, Any] = super()._config()  # type: ignore[no-untyped-call]
+        config.pop("websocket", None)
+        return config
+
+
 @lru_cache(maxsize=1)
 def plain_tile_png() -> bytes:
     """A 256 x 256 light-grey PNG tile (built once, no imaging library needed)."""
@@ -58,7 +68,7 @@ def mount_dashboard(app: FastAPI, settings: Settings) -> None:
         )
 
     app.add_api_route(LOCAL_TILE_ROUTE, plain_tile, methods=["GET"], include_in_schema=False)
-    dash_app = Dash(
+    dash_app = _Dash(
         "evapo.web",
         server=cast(Any, app),
         assets_folder=str(ASSETS),
@@ -67,9 +77,6 @@ def mount_dashboard(app: FastAPI, settings: Settings) -> None:
         update_title=cast(Any, None),
         compress=False,
     )
-    # No callback needs Dash's own WebSocket channel: keep the renderer from opening one per tab
-    # (the only sockets a page opens are the job sockets of /ws/jobs/{id}).
-    dash_app.backend.websocket_capability = False
     dash_app.layout = build_layout(settings.tile_url)
     register_callbacks(dash_app)
     log.info("dashboard_mounted", path="/", tile_url=settings.tile_url or None)

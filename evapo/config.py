@@ -28,14 +28,20 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EVAPO_", env_file=".env", extra="ignore")
 
     mode: Literal["embedded", "distributed"] = "embedded"
+    """``embedded`` (one process, SQLite) or ``distributed`` (Celery workers, Redis, PostgreSQL)."""
     host: str = "127.0.0.1"
+    """Address ``evapo serve`` binds to."""
     port: int = Field(8000, ge=1, le=65535)
+    """Port ``evapo serve`` listens on."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Lowest level logged."""
     log_json: bool = True
+    """JSON log lines (services) instead of readable ones (terminal)."""
 
     database_url: str = "sqlite+aiosqlite:///./evapo.db"
     """SQLAlchemy async URL: ``sqlite+aiosqlite:///path`` or ``postgresql+psycopg://...``."""
     redis_url: str = "redis://127.0.0.1:6379/0"
+    """Redis for the job event streams (distributed mode)."""
     broker_url: str = "redis://127.0.0.1:6379/1"
     """Celery broker (``redis://`` or ``amqp://``), distributed mode only."""
 
@@ -43,19 +49,31 @@ class Settings(BaseSettings):
     upstream_url: str | None = None
     """Send every upstream request to ``{upstream_url}/{real host}{real path}`` (fake APIs)."""
     nasa_power_url: str = "https://power.larc.nasa.gov"
+    """NASA POWER base URL."""
     openmeteo_archive_url: str = "https://archive-api.open-meteo.com"
+    """Open-Meteo historical archive base URL."""
     openmeteo_forecast_url: str = "https://api.open-meteo.com"
+    """Open-Meteo forecast base URL."""
     openmeteo_elevation_url: str = "https://api.open-meteo.com"
+    """Open-Meteo elevation base URL."""
     met_norway_url: str = "https://api.met.no"
+    """MET Norway base URL."""
     nws_url: str = "https://api.weather.gov"
+    """US National Weather Service base URL."""
     user_agent: str = "evapo/0.1 (+https://github.com/evapo/evapo)"
+    """User-Agent sent upstream (MET Norway refuses requests without one)."""
     upstream_timeout_s: float = Field(20.0, gt=0, le=300)
+    """Timeout of one upstream request [s]."""
     upstream_retries: int = Field(3, ge=0, le=10)
+    """Retries of a failed upstream request (with backoff)."""
 
     # Jobs.
     job_deadline_s: float = Field(300.0, gt=0, le=24 * 3600)
+    """A job still running after this long [s] ends with TIMEOUT."""
     max_concurrent_jobs: int = Field(8, ge=1, le=1024)
+    """Embedded mode: jobs running at once in the API process."""
     max_span_days: int = Field(366 * 31, ge=1)
+    """Longest date range of one job [days]."""
     calibration_path: Path | None = None
     """Calibration artefact; the packaged default is used when unset."""
     ws_heartbeat_s: float = Field(15.0, gt=0, le=3600)
@@ -67,7 +85,9 @@ class Settings(BaseSettings):
 
     # Web.
     tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    """Map tile URL template of the dashboard."""
     cors_origins: list[str] = Field(default_factory=list)
+    """Origins allowed to call the API from a browser (CORS)."""
 
     # Distributed mode (Celery workers, Redis Streams).
     job_max_attempts: int = Field(3, ge=1, le=20)

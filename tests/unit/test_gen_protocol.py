@@ -1,4 +1,4 @@
-"""docs/PROTOCOL.md is generated from the models: the committed file must equal a fresh render."""
+"""docs/PROTOCOL.md and docs/SETTINGS.md are generated: committed files equal a fresh render."""
 
 from __future__ import annotations
 
@@ -23,6 +23,21 @@ def test_committed_protocol_matches_the_models() -> None:
     generated = load_generator().render()
     committed = (ROOT / "docs" / "PROTOCOL.md").read_text()
     assert committed == generated, "docs/PROTOCOL.md is stale: run python scripts/gen_protocol.py"
+
+
+def test_committed_settings_list_matches_the_config() -> None:
+    generated = load_generator().render_settings()
+    committed = (ROOT / "docs" / "SETTINGS.md").read_text()
+    assert committed == generated, "docs/SETTINGS.md is stale: run python scripts/gen_protocol.py"
+
+
+def test_settings_list_names_every_setting() -> None:
+    from evapo.config import Settings
+
+    text = load_generator().render_settings()
+    for name in Settings.model_fields:
+        assert f"`EVAPO_{name.upper()}`" in text, name
+    assert "| `EVAPO_JOB_DEADLINE_S` | `float` | `300.0` | gt 0, le 24 * 3600 |" in text
 
 
 def test_protocol_names_every_route_and_message() -> None:

@@ -85,11 +85,15 @@ def aggregate_hourly(
     first: date,
     last: date,
     *,
+    hours: Sequence[float] | None = None,
+    min_hours: float = 20.0,
     min_samples: int = 4,
 ) -> tuple[NDArray[np.datetime64], dict[str, dict[str, FloatArray]]]:
     """Group UTC samples by local solar day and reduce each variable to daily mean/max/min/sum.
 
-    Days with fewer than ``min_samples`` valid samples of a variable get NaN for it.
+    ``hours`` is how long each sample stands for [h] (1 by default); the mean is weighted by it.
+    A day whose valid samples of a variable cover fewer than ``min_hours`` hours, or number
+    fewer than ``min_samples``, gets NaN for that variable (a partial day would bias Tmax/Tmin).
     """
     dates = day_axis(first, last)
     n = len(dates)
@@ -99,17 +103,20 @@ def aggregate_hourly(
         else np.zeros(0, np.int64)
     )
     inside = (day_idx >= 0) & (day_idx < n)
+    weight_all = np.ones(len(day_idx)) if hours is None else np.asarray(hours, dtype=np.float64)
     out: dict[str, dict[str, FloatArray]] = {}
     for name, seq in values.items():
         arr = np.asarray(seq, dtype=np.float64)
         stats = {k: np.full(n, np.nan) for k in ("mean", "max", "min", "sum")}
         ok = inside & ~np.isnan(arr)
-        idx, val = day_idx[ok], arr[ok]
+        idx, val, weight = day_idx[ok], arr[ok], weight_all[ok]
         count = np.bincount(idx, minlength=n)
+        covered = np.bincount(idx, weights=weight, minlength=n)
         total = np.bincount(idx, weights=val, minlength=n)
-        enough = count >= min_samples
+        weighted = np.bincount(idx, weights=val * weight, minlength=n)
+        enough = (count >= min_samples) & (covered >= min_hours)
         stats["sum"][enough] = total[enough]
-        stats["mean"][enough] = total[enough] / count[enough]
+        stats["mean"][enough] = weighted[enough] / covered[enough]
         mx = np.full(n, -np.inf)
         mn = np.full(n, np.inf)
         np.maximum.at(mx, idx, val)

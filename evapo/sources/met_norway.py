@@ -8,6 +8,7 @@ identifying User-Agent (``settings.user_agent``) and answers 403 without one.
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -58,6 +59,7 @@ def parse(body: Any, first: date, last: date, lat: float, lon: float) -> DailySe
         }
         precip_t: list[datetime] = []
         precip_v: list[float] = []
+        precip_h: list[float] = []
         covered_until: datetime | None = None
         for step in steps:
             t = datetime.strptime(step["time"], "%Y-%m-%dT%H:%M:%SZ")
@@ -74,12 +76,18 @@ def parse(body: Any, first: date, last: date, lat: float, lon: float) -> DailySe
                     if amount is not None:
                         precip_t.append(t)
                         precip_v.append(float(amount))
+                        precip_h.append(float(hours))
                         covered_until = t + timedelta(hours=hours)
                         break
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise MalformedResponse("met_norway", f"unexpected body shape: {exc!r}") from None
-    dates, daily = aggregate_hourly(times, cols, lon, first, last)
-    _, rain = aggregate_hourly(precip_t, {"p": precip_v}, lon, first, last, min_samples=1)
+    # Each step stands for the time until the next one (hourly, later 6-hourly).
+    gaps = [(b - a).total_seconds() / 3600.0 for a, b in itertools.pairwise(times)]
+    step_hours = [min(g, 6.0) for g in gaps] + [gaps[-1] if gaps else 1.0]
+    dates, daily = aggregate_hourly(times, cols, lon, first, last, hours=step_hours)
+    _, rain = aggregate_hourly(
+        precip_t, {"p": precip_v}, lon, first, last, hours=precip_h, min_samples=1
+    )
     temp, rh = daily["air_temperature"], daily["relative_humidity"]
     wind10 = daily["wind_speed"]["mean"]
     cloud = daily["cloud_area_fraction"]["mean"] / 100.0

@@ -115,11 +115,20 @@ def test_aggregate_hourly_groups_by_local_solar_day() -> None:
     # At lon -45 (UTC-3 solar), 02:00 UTC is still the previous local day.
     times = [datetime(2020, 1, 2, h) for h in range(24)]
     vals = {"t": [float(h) for h in range(24)]}
-    dates, out = aggregate_hourly(times, vals, -45.0, D0, D2, min_samples=1)
+    dates, out = aggregate_hourly(times, vals, -45.0, D0, D2, min_samples=1, min_hours=0)
     assert list(dates.astype(str)) == ["2020-01-01", "2020-01-02", "2020-01-03"]
     assert out["t"]["max"][0] == 2.0
     assert out["t"]["min"][1] == 3.0
     assert np.isnan(out["t"]["mean"][2])
+    # By default a day covered for less than 20 h is left missing (Tmax/Tmin would be biased).
+    _, strict = aggregate_hourly(times, vals, -45.0, D0, D2)
+    assert np.isnan(strict["t"]["max"][0])  # 3 h of local 1 January
+    assert strict["t"]["max"][1] == 23.0  # 21 h of local 2 January
+    six_hourly = [datetime(2020, 1, 1, h) for h in (0, 6, 12, 18)]
+    _, coarse = aggregate_hourly(
+        six_hourly, {"t": [1.0, 2.0, 3.0, 6.0]}, 0.0, D0, D0, hours=[6] * 4
+    )
+    assert coarse["t"]["mean"][0] == 3.0
 
 
 def _met_step(t: str, temp: float, cloud: float, hours: int = 1) -> dict[str, object]:

@@ -62,8 +62,9 @@ def _wait_http(url: str, timeout_s: float = 60.0) -> None:
 
 
 @contextmanager
-def _process(args: list[str], env: dict[str, str], ready_url: str) -> Iterator[None]:
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def _process(args: list[str], env: dict[str, str], ready_url: str, log: Path) -> Iterator[None]:
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(args, env=env, stdout=sink, stderr=subprocess.STDOUT)
     try:
         _wait_http(ready_url)
         yield
@@ -94,11 +95,17 @@ def services(data: Path, workdir: Path) -> Iterator[tuple[str, str]]:
         EVAPO_LOG_LEVEL="WARNING",
     )
     with (
-        _process([sys.executable, "-c", fake_code, str(data), str(fake_port)], env, fake),
+        _process(
+            [sys.executable, "-c", fake_code, str(data), str(fake_port)],
+            env,
+            fake,
+            workdir / "fake.log",
+        ),
         _process(
             [sys.executable, "-m", "evapo", "serve", "--port", str(api_port)],
             env,
             f"{api}/health",
+            workdir / "api.log",
         ),
     ):
         yield fake, api

@@ -224,6 +224,10 @@ def run_job_sync(
     )
 
 
+def _num(value: object, spec: str) -> str:
+    return format(value, spec) if isinstance(value, int | float) else "n/a"
+
+
 async def submit_with_progress(
     server: str,
     *,
@@ -265,8 +269,9 @@ async def submit_with_progress(
             return False
         summary = final.summary
         console.print(
-            f"ET0 total {summary.get('total')} mm, mean {summary.get('mean')} mm/day "
-            f"over {summary.get('n_days', summary.get('days'))} days"
+            f"ET0 total {_num(summary.get('eto_total_mm'), '.1f')} mm, "
+            f"mean {_num(summary.get('eto_mean_mm'), '.2f')} mm/day "
+            f"over {summary.get('n_days')} days"
         )
         if output is not None:
             if output.suffix.lower() == ".csv":

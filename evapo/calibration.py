@@ -100,6 +100,10 @@ class Calibration:
     created: str = ""
     method: str = METHOD
     version: int = SCHEMA_VERSION
+    prior_ratio: dict[str, float] = field(default_factory=dict)
+    """Per family: sum(reference) / sum(FAO-56 ET0) over all sites and days [-]; the default
+    prior applied where the calibrated model does not (e.g. outside the domain). Annual, not
+    monthly: the seasonal shape of the bias is specific to the region's climate."""
     feature_names: dict[str, list[str]] = field(
         default_factory=lambda: {
             "common": list(fusion.COMMON_FEATURES),
@@ -138,6 +142,7 @@ class Calibration:
             "feature_names": self.feature_names,
             "families": dict(fusion.FAMILY_OF_SOURCE),
             "models": [asdict(m) for m in self.models],
+            "prior_ratio": self.prior_ratio,
         }
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
         return {"id": digest, "created": self.created, **body}
@@ -174,11 +179,16 @@ class Calibration:
                 if len(getattr(model, key)) != 12:
                     raise CalibrationError(f"models[{model.families}].{key}: expected 12 months")
             models.append(model)
+        prior_ratio = {str(k): float(v) for k, v in data["prior_ratio"].items()}
+        for family, ratio in prior_ratio.items():
+            if not 0.2 < ratio < 5.0:
+                raise CalibrationError(f"prior_ratio[{family}]: {ratio} is outside (0.2, 5)")
         dom = dict(data["domain"])
         dom["bbox"] = tuple(dom.get("bbox", Domain().bbox))
         return cls(
             sites=[Site(**s) for s in data["sites"]],
             models=models,
+            prior_ratio=prior_ratio,
             domain=Domain(**dom),
             period=(data["period"]["start"], data["period"]["end"]),
             created=str(data.get("created", "")),
@@ -385,6 +395,15 @@ def fit_from_designs(
         for size in range(len(present), 0, -1)
         for subset in combinations(present, size)
     ]
+    prior_ratio = {}
+    for family in present:
+        num = den = 0.0
+        for d in designs:
+            eto = d.families[family].features[:, 0]
+            ok = np.isfinite(eto) & np.isfinite(d.truth)
+            num += float(d.truth[ok].sum())
+            den += float(eto[ok].sum())
+        prior_ratio[family] = num / den if den > 0 else 1.0
     lats = [d.site.lat for d in designs]
     lons = [d.site.lon for d in designs]
     start = min(str(d.dates[0]) for d in designs)
@@ -392,6 +411,7 @@ def fit_from_designs(
     cal = Calibration(
         sites=[d.site for d in designs],
         models=models,
+        prior_ratio=prior_ratio,
         domain=Domain(
             radius_km=radius_km,
             length_scale_km=length_scale_km,

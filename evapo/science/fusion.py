@@ -9,9 +9,12 @@ Method (details and validation in ``docs/METHODS.md``, "Fusion and validation"):
    neighbour days and weather variables (Rs, u2, Tmax, Tmin, VPD, Rs/Rso, seasonal terms) to the
    reference ET0. Its monthly ratio to the reference at nearby reference sites (Gaussian distance
    weights, shrunk towards 1) corrects the remaining local bias.
-3. Sources outside every family (MET Norway, NWS), and every source where no calibration applies,
-   enter with documented default priors: no bias correction, relative error SD
-   :data:`PRIOR_REL_SD`; such days carry :attr:`Flag.UNCALIBRATED`.
+3. Sources outside every family (MET Norway, NWS), and every source where no calibration applies
+   (outside the artefact's domain, or days the calibrated model lacks inputs), enter with
+   documented default priors: FAO-56 ET0 times the family's regional prior ratio (the
+   artefact's mean reference / FAO-56 ratio; 1 for sources without a family or without an
+   artefact) and relative error SD :data:`PRIOR_REL_SD`; days without a calibrated
+   estimate carry :attr:`Flag.UNCALIBRATED`.
 4. Estimates are combined with inverse error-variance weights; the 90 % band is the weighted
    mean of each estimate's empirical 5-95 % ratio band (from out-of-sample training residuals,
    by month), widened with the distance to the nearest reference site.
@@ -454,21 +457,38 @@ def _calibrated_estimate(
     )
 
 
-def _prior_estimate(name: str, eto: FloatArray, level: FloatArray) -> _Estimate:
-    """A source's plain FAO-56 ET0 with the default error prior.
+def _prior_estimate(name: str, value: FloatArray, level: FloatArray) -> _Estimate:
+    """A source's prior estimate (FAO-56 ET0 times its prior ratio) with the default error SD.
 
     The error SD is relative to the day's ``level`` [mm day-1] (the calibrated estimate, else
-    the sources' mean), so that uncalibrated sources get equal weights among themselves.
+    the prior estimates' mean), so that uncalibrated sources get equal weights among themselves.
     """
-    ok = np.isfinite(eto)
+    ok = np.isfinite(value)
     return _Estimate(
-        value=eto,
+        value=value,
         variance=(PRIOR_REL_SD * np.maximum(level, 0.1)) ** 2,
-        lo_ratio=np.full(len(eto), math.exp(-Z90 * PRIOR_REL_SD)),
-        hi_ratio=np.full(len(eto), math.exp(Z90 * PRIOR_REL_SD)),
+        lo_ratio=np.full(len(value), math.exp(-Z90 * PRIOR_REL_SD)),
+        hi_ratio=np.full(len(value), math.exp(Z90 * PRIOR_REL_SD)),
         sources=[ok],
         names=[name],
     )
+
+
+def _prior_values(
+    per_source: Mapping[str, FloatArray], calibration: Calibration | None
+) -> tuple[dict[str, FloatArray], bool]:
+    """Each source's ET0 times its family's regional prior ratio (1 without one) [mm day-1]."""
+    out: dict[str, FloatArray] = {}
+    applied = False
+    for name, eto in per_source.items():
+        family = FAMILY_OF_SOURCE.get(name)
+        ratio = calibration.prior_ratio.get(family or "") if calibration is not None else None
+        if ratio is None:
+            out[name] = eto
+        else:
+            out[name] = eto * ratio
+            applied = True
+    return out, applied
 
 
 def fuse_point(
@@ -509,19 +529,20 @@ def fuse_point(
         if cal is not None:
             estimates.append(cal)
             calibrated_sources = {s for s, fam in FAMILY_OF_SOURCE.items() if fam in families}
-    stack = np.array(list(per_source.values()))
+    prior, prior_applied = _prior_values(per_source, calibration)
+    stack = np.array(list(prior.values()))
     count = np.isfinite(stack).sum(axis=0)
     level = np.where(count > 0, np.nansum(stack, axis=0) / np.maximum(count, 1), np.nan)
     has_cal = np.zeros(n, bool)
     if estimates:
         has_cal = np.isfinite(estimates[0].value)
         level = np.where(has_cal, estimates[0].value, level)
-    for name, eto in per_source.items():
+    for name, value in prior.items():
         if name in calibrated_sources:
             # A calibrated family's source enters only on days its model could not be used.
-            estimates.append(_prior_estimate(name, np.where(has_cal, np.nan, eto), level))
+            estimates.append(_prior_estimate(name, np.where(has_cal, np.nan, value), level))
         else:
-            estimates.append(_prior_estimate(name, eto, level))
+            estimates.append(_prior_estimate(name, value, level))
 
     # Inverse error-variance weights.
     w = np.array([np.where(np.isfinite(e.value), 1.0 / e.variance, 0.0) for e in estimates])
@@ -548,11 +569,10 @@ def fuse_point(
     flags[~has_cal] |= np.uint32(Flag.UNCALIBRATED)
     flags[~np.isfinite(fused)] |= np.uint32(Flag.ETO_MISSING)
     weather.lat, weather.lon, weather.elevation_m = lat, lon, elevation_m
-    method = (
-        "calibrated-stack[" + ",".join(used_models) + "]+priors"
-        if used_models
-        else "prior-weighted-mean"
-    )
+    if used_models:
+        method = "calibrated-stack[" + ",".join(used_models) + "]+priors"
+    else:
+        method = "regional-prior" if prior_applied else "prior-weighted-mean"
     get_logger(__name__).debug(
         "fused", n_days=n, sources=sorted(sources), method=method, lat=lat, lon=lon
     )

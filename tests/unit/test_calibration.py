@@ -46,6 +46,10 @@ def test_learned_artefact_describes_its_training(learned: Calibration) -> None:
         ["nasa_power"],
         ["openmeteo"],
     ]
+    assert set(learned.prior_ratio) == {"nasa_power", "openmeteo"}
+    # Both sources overestimate the reference here: the regional prior ratio is below 1.
+    assert all(0.7 < r < 1.0 for r in learned.prior_ratio.values())
+    assert learned.prior_ratio["nasa_power"] < 0.92
     south, west, north, east = learned.domain.bbox
     assert south < -12 < north < -10 and west < -45 < east
     for model in learned.models:
@@ -95,6 +99,7 @@ def test_loaded_artefact_predicts_identically(
         (lambda d: d["models"][0].update(coef=[1.0, 2.0]), "coef"),
         (lambda d: d["models"][0].update(ratio_q05=[0.9]), "ratio_q05"),
         (lambda d: d["feature_names"].update(family=["eto"]), "feature_names"),
+        (lambda d: d["prior_ratio"].update(nasa_power=9.0), "prior_ratio"),
     ],
 )
 def test_bad_artefacts_are_refused(learned: Calibration, change: object, message: str) -> None:

@@ -141,8 +141,14 @@ def test_outside_the_domain_is_uncalibrated(
     one = {"nasa_power": cut(sources["nasa_power"], "2020-01-01", "2020-01-10")}
     fused = fuse_point(one, lat=48.85, lon=2.35, elevation_m=35.0, calibration=calibration)
     assert not fused.calibrated
+    assert fused.method == "regional-prior"
     assert fused.stations == []
     assert all("uncalibrated" in row["flags"] for row in fused.to_rows())
+    # The documented default prior: FAO-56 times the artefact's regional ratio, wide band.
+    ratio = calibration.prior_ratio["nasa_power"]
+    assert 0.7 < ratio < 1.0
+    assert np.allclose(fused.eto, ratio * fused.per_source_eto["nasa_power"])
+    assert np.allclose(fused.eto_lo, fused.eto * np.exp(-fusion.Z90 * fusion.PRIOR_REL_SD))
 
 
 def test_missing_day_stays_local(

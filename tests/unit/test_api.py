@@ -119,3 +119,26 @@ def test_sources_for_a_point(client: TestClient) -> None:
     assert default["sources"]["nws"] is not None
     bad = client.get("/api/v1/sources", params={"lat": 95, "lon": 0})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "lat"]
+
+
+def test_final_job_socket_sends_its_outcome_even_past_the_log(client: TestClient) -> None:
+    """A finished job whose events are gone (or all seen) still tells a late client its outcome."""
+    from evapo.services import Services
+    from evapo.store.jobs import JobSpec, JobStatus
+
+    services: Services = client.app.state.services  # type: ignore[attr-defined]
+    spec = JobSpec.model_validate(VALID)
+    assert client.portal is not None
+    client.portal.call(services.store.create, "old", spec)
+    client.portal.call(
+        lambda: services.store.finish("old", JobStatus.FAILED, error_code="x", message="gone")
+    )
+    with client.websocket_connect("/ws/jobs/old") as ws:
+        first = ws.receive_json()
+    assert (first["type"], first["seq"], first["message"]) == ("ERROR", 1, "gone")
+    with client.websocket_connect("/ws/jobs/old?after=7") as ws:
+        again = ws.receive_json()
+        with pytest.raises(WebSocketDisconnect) as info:
+            ws.receive_json()
+    assert (again["type"], again["seq"]) == ("ERROR", 8)
+    assert info.value.code == 1000

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query, WebSocket
 
 from evapo.api import metrics
 from evapo.api.deps import WsServicesDep
-from evapo.events.messages import Heartbeat
-from evapo.pipeline import ensure_terminal_event
+from evapo.events.messages import Heartbeat, is_terminal
+from evapo.pipeline import ensure_terminal_event, terminal_event
 from evapo.services import Services
+from evapo.store.jobs import JobRecord
 
 router = APIRouter(tags=["websocket"])
 
@@ -31,6 +32,26 @@ async def _until_disconnect(websocket: WebSocket) -> None:
         continue
 
 
+async def _send_outcome_only(
+    websocket: WebSocket, job: JobRecord, after: int, services: Services
+) -> bool:
+    """For a final job with nothing left to replay after ``after``, send its outcome and close.
+
+    Happens when the log no longer holds the job's events (bounded retention, restart): the
+    client still learns how the job ended (numbered ``after + 1``). Returns False otherwise.
+    """
+    await ensure_terminal_event(job, services)
+    pending = await services.events.read(job.id, after)
+    if pending and is_terminal(pending[-1]):
+        return False
+    outcome = terminal_event(job)
+    if outcome is None:
+        return False
+    await websocket.send_text(outcome.model_copy(update={"seq": after + 1}).model_dump_json())
+    await websocket.close(code=1000)
+    return True
+
+
 @router.websocket("/ws/jobs/{job_id}")
 async def job_events(
     websocket: WebSocket, job_id: str, services: WsServicesDep, after: int = Query(0, ge=0)
@@ -41,7 +62,8 @@ async def job_events(
     if job is None:
         await websocket.close(code=UNKNOWN_JOB, reason=f"unknown job {job_id}")
         return
-    await ensure_terminal_event(job, services)
+    if job.status.final and await _send_outcome_only(websocket, job, after, services):
+        return
     metrics.OPEN_SOCKETS.inc()
     sender = asyncio.ensure_future(_send_events(websocket, job_id, after, services))
     receiver = asyncio.ensure_future(_until_disconnect(websocket))

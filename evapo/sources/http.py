@@ -122,9 +122,9 @@ class CircuitBreaker:
 _breakers: dict[str, CircuitBreaker] = {}
 
 
-def breaker_for(base_url: str) -> CircuitBreaker:
-    """The process-wide breaker of one API base URL."""
-    return _breakers.setdefault(base_url, CircuitBreaker())
+def breaker_for(api: str, base_url: str) -> CircuitBreaker:
+    """The process-wide breaker of one API at one base URL."""
+    return _breakers.setdefault(f"{api} {base_url}", CircuitBreaker())
 
 
 def reset_breakers() -> None:
@@ -238,7 +238,7 @@ class Upstream:
         Raises :class:`UpstreamError` (``kind`` says why) when the request fails for good.
         """
         base = self.settings.api_base(api)
-        breaker = breaker_for(base)
+        breaker = breaker_for(api, base)
         limiter = limiter_for(UPSTREAM_HOSTS[api])
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.upstream_retries + 1),

@@ -332,3 +332,18 @@ async def test_broken_cache_database_degrades_to_upstream(
     assert out["nasa_power"].error is None
     assert out["nasa_power"].requests == 1
     await engine.dispose()
+
+
+async def test_breakers_are_per_api_even_on_a_shared_host(
+    fake: str, control: httpx2.Client
+) -> None:
+    # The elevation API dies; the forecast API on the same host keeps working.
+    arm(control, "openmeteo_elevation", "500", None)
+    s = settings(fake, upstream_retries=0)
+    for _ in range(6):
+        _, origin = await resolve_elevation(LAT, LON, user_elevation=None, settings=s)
+        assert origin == "nasa_power"
+    assert control.get("/_control/requests").json()["by_api"]["openmeteo_elevation"] == 5
+    t = today()
+    out = await fetch(fake, ["openmeteo_forecast"], t, t + timedelta(days=2), upstream_retries=0)
+    assert out["openmeteo_forecast"].error is None

@@ -36,6 +36,11 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
+BROKER_UNAVAILABLE_CODE = "broker_unavailable"
+"""Error code of a job that could not be handed to the broker."""
+PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1}
+"""kombu publish retry policy: a few quick tries, then the job fails instead of hanging."""
+
 
 class CeleryJobRunner:
     """:class:`evapo.jobs.base.JobRunner` that queues jobs as Celery tasks (``evapo.run_job``).
@@ -82,12 +87,43 @@ class CeleryJobRunner:
 
     def _send(self, job_id: str) -> None:
         queue = self.settings.job_queue
-        self._app().send_task(RUN_JOB_TASK, args=[job_id], queue=queue, task_id=job_id)
+        self._app().send_task(
+            RUN_JOB_TASK,
+            args=[job_id],
+            queue=queue,
+            task_id=job_id,
+            retry=True,
+            retry_policy=PUBLISH_RETRY,
+        )
 
     async def submit(self, job_id: str) -> None:
-        """Publish the job's task to the broker (returns once the broker has it)."""
-        await self._blocking(self._send, job_id)
+        """Publish the job's task to the broker (returns once the broker has it).
+
+        When the broker cannot be reached the job is failed at once (``broker_unavailable``,
+        with an ERROR event) instead of staying queued forever; the caller's 202 still stands.
+        """
+        try:
+            await self._blocking(self._send, job_id)
+        except (OSError, KombuError) as exc:
+            log.error("job_send_failed", job_id=job_id, error=repr(exc))
+            await self._fail(
+                job_id,
+                BROKER_UNAVAILABLE_CODE,
+                f"the job queue ({self.settings.job_queue}) is unreachable: {exc}; try again later",
+            )
+            return
         log.info("job_sent", job_id=job_id, queue=self.settings.job_queue)
+
+    async def _fail(self, job_id: str, code: str, message: str) -> None:
+        """Mark an open job failed and log its ERROR event (needs the engine and events)."""
+        from evapo.store.jobs import JobStatus, JobStore
+
+        if self._engine is None or self._events is None:
+            raise RuntimeError(f"job {job_id}: {message}")
+        if await JobStore(self._engine).finish(
+            job_id, JobStatus.FAILED, error_code=code, message=message
+        ):
+            await self._events.append(Error(job_id=job_id, code=code, message=message))
 
     async def cancel(self, job_id: str) -> None:
         """Nothing to do beyond the store flag the API already set (see the module notes)."""

@@ -28,7 +28,7 @@ from evapo.config import Settings
 from evapo.events.messages import Error, Progress
 from evapo.fakeapi.server import run_in_thread as run_fake_apis
 from evapo.jobs.celery_app import WORKER_LOST_CODE, _run_job
-from evapo.jobs.distributed import CeleryJobRunner
+from evapo.jobs.distributed import BROKER_UNAVAILABLE_CODE, CeleryJobRunner
 from evapo.services import Services, close_services, open_services
 from evapo.store.jobs import JobRow, JobSpec, JobStatus
 from evapo.store.migrate import upgrade_head
@@ -297,18 +297,28 @@ async def test_sweeper_fails_jobs_running_past_deadline(services: Services) -> N
     assert still.status is JobStatus.RUNNING
 
 
-async def test_runner_ping_is_false_when_the_broker_is_down() -> None:
-    settings = Settings(
-        mode="distributed",
-        database_url="postgresql+psycopg://postgres@127.0.0.1:5432/evapo_test",
-        broker_url="redis://127.0.0.1:1/0",
+async def test_broker_down_ping_false_and_submitted_job_fails_at_once(
+    services: Services,
+) -> None:
+    settings = services.settings.model_copy(update={"broker_url": "redis://127.0.0.1:1/0"})
+    runner = CeleryJobRunner(
+        settings, engine=services.engine, events=services.events, sweep_every_s=3600
     )
-    runner = CeleryJobRunner(settings)
     await runner.start()
+    job_id = unique("nobroker")
     try:
         assert await runner.ping() is False
+        await services.store.create(job_id, JobSpec.model_validate(JOB))
+        await runner.submit(job_id)
     finally:
         await runner.stop()
+    job = await services.store.get(job_id)
+    assert job is not None
+    assert (job.status, job.error_code) == (JobStatus.FAILED, BROKER_UNAVAILABLE_CODE)
+    events = await services.events.read(job_id)
+    assert [(e.type, getattr(e, "code", None)) for e in events] == [
+        ("ERROR", BROKER_UNAVAILABLE_CODE)
+    ]
 
 
 def test_whole_worker_killed_with_rabbitmq_job_moves_to_the_other_worker(

@@ -331,21 +331,25 @@ def eto_asce_daily(
     flags[clamped] |= np.uint32(Flag.QC_SUSPECT)
 
     # Eq. 21: extraterrestrial radiation with the chosen declination and solar constant.
+    # For one site, Ra and the sun angle depend on the day of year only: computed per distinct
+    # day (at most 366) and indexed, which gives the same values as row by row.
     doy = day_of_year(series.dates)
     lat_rad = np.deg2rad(lat)
-    decl = solar_declination(doy, c)
-    ra = np.broadcast_to(
-        fao56.extraterrestrial_radiation_daily(
-            lat_rad, doy, decl=decl, solar_constant=c.solar_constant
-        ),
-        (n,),
-    ).astype(np.float64)
+    if lat_rad.ndim == 0:
+        days, row_day = np.unique(doy, return_inverse=True)
+    else:
+        days, row_day = doy, np.arange(n)
+    ra_days = fao56.extraterrestrial_radiation_daily(
+        lat_rad, days, decl=solar_declination(days, c), solar_constant=c.solar_constant
+    )
+    ra = np.broadcast_to(ra_days, days.shape)[row_day].astype(np.float64)
 
     # Eq. 19 or Appendix D (Eq. D.1-D.5): clear-sky radiation.
     if rso == "simple":
         rso_v = np.broadcast_to(fao56.clear_sky_radiation(ra, elev), (n,)).astype(np.float64)
     else:
-        sin_beta = np.broadcast_to(sin_sun_angle_daily(lat_rad, doy), (n,))
+        sin_days = np.broadcast_to(sin_sun_angle_daily(lat_rad, days), days.shape)
+        sin_beta = sin_days[row_day]
         kb = direct_beam_index(pressure, precipitable_water(pressure, ea), sin_beta, turbidity)
         rso_v = clear_sky_radiation_full(ra, kb, diffuse_index(kb))
 

@@ -151,6 +151,9 @@ def eto_daily(
         raise ValueError(f"krs: {krs} is outside (0, 1) (FAO-56: 0.16 interior, 0.19 coastal)")
     lat, elev = check_site(lat_deg, elevation_m)
     n = len(series)
+    for name, arr in (("lat_deg", lat), ("elevation_m", elev)):
+        if arr.ndim > 1 or arr.size not in (1, n):
+            raise ValueError(f"{name}: give one value or one per row ({n}), got shape {arr.shape}")
     v = series.values
     tmax, tmin = v["tmax_c"], v["tmin_c"]
     flags = series.flags.copy()

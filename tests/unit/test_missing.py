@@ -168,3 +168,5 @@ def test_named_policies_and_validation() -> None:
         MissingPolicy(temperature_only="guess")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="elevation_m"):
         eto_daily(make(tmax_c=[1.0], tmin_c=[0.0]), lat_deg=0.0, elevation_m=float("nan"))
+    with pytest.raises(ValueError, match=r"lat_deg: give one value or one per row \(2\)"):
+        eto_daily(make(tmax_c=[1.0, 2.0], tmin_c=[0.0, 0.0]), lat_deg=np.zeros(3), elevation_m=0.0)

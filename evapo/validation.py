@@ -22,6 +22,7 @@ from evapo.calibration import (
     Calibration,
     CalibrationError,
     ReferenceSite,
+    SiteDesign,
     fit_from_designs,
     site_design,
 )
@@ -190,13 +191,38 @@ class CityPrediction:
     """Method name -> (ET0, band low or None, band high or None) [mm day-1]."""
 
 
+#: Source whose plain monthly bias correction is reported as a baseline.
+BASELINE_SOURCE: Final = "nasa_power"
+BASELINE_METHOD: Final = "nasa_power_monthly_bias"
+
+
+def monthly_bias_ratios(designs: Sequence[SiteDesign], family: str = BASELINE_SOURCE) -> FloatArray:
+    """Plain monthly bias correction: sum(reference) / sum(FAO-56 ET0) by calendar month [-]."""
+    num, den = np.zeros(12), np.zeros(12)
+    for d in designs:
+        if family not in d.families:
+            continue
+        eto = d.families[family].features[:, 0]
+        ok = np.isfinite(eto) & np.isfinite(d.truth)
+        month = (d.dates.astype("datetime64[M]").astype(np.int64) % 12)[ok]
+        num += np.bincount(month, weights=d.truth[ok], minlength=12)
+        den += np.bincount(month, weights=eto[ok], minlength=12)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, np.nan)
+
+
 def predict_city(
     calibration: Calibration | None,
     site: Site,
     sources: dict[str, DailySeries],
     extras: dict[str, FloatArray],
+    monthly_ratios: FloatArray | None = None,
 ) -> CityPrediction:
-    """Evapo's fused ET0 and every comparison method for one city, from its sources only."""
+    """Evapo's fused ET0 and every comparison method for one city, from its sources only.
+
+    With ``monthly_ratios`` (12 values, learned on other cities), the baseline
+    :data:`BASELINE_METHOD` (NASA POWER FAO-56 times the month's ratio) is added.
+    """
     fused = fuse_point(
         sources, lat=site.lat, lon=site.lon, elevation_m=site.elevation_m, calibration=calibration
     )
@@ -214,6 +240,10 @@ def predict_city(
         if arr.shape != fused.eto.shape:
             raise ValueError(f"extra series {name!r} is not on the sources' dates")
         methods[name] = (arr, None, None)
+    if monthly_ratios is not None and BASELINE_SOURCE in fused.per_source_eto:
+        month = fused.dates.astype("datetime64[M]").astype(np.int64) % 12
+        corrected = fused.per_source_eto[BASELINE_SOURCE] * monthly_ratios[month]
+        methods[BASELINE_METHOD] = (corrected, None, None)
     return CityPrediction(site=site, dates=fused.dates, series=methods)
 
 
@@ -239,13 +269,15 @@ def _collect(per_city: dict[str, dict[str, dict[str, float]]]) -> dict[str, Any]
     return {"methods": methods}
 
 
-def predict_folder(calibration: Calibration, folder: Path) -> dict[str, CityPrediction]:
+def predict_folder(
+    calibration: Calibration, folder: Path, monthly_ratios: FloatArray | None = None
+) -> dict[str, CityPrediction]:
     """Predict every city of a folder from its sources and location only (no reference read)."""
     out = {}
     for site in read_sites(folder):
         sources = read_sources(folder, site)
-        dates = _extras_dates(sources)
-        out[site.name] = predict_city(calibration, site, sources, read_extras(folder, site, dates))
+        extras = read_extras(folder, site, _extras_dates(sources))
+        out[site.name] = predict_city(calibration, site, sources, extras, monthly_ratios)
     return out
 
 
@@ -253,8 +285,9 @@ def validate_split(
     train_dir: Path, test_dir: Path, *, progress: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
     """Calibrate on ``train_dir`` only, predict every city of ``test_dir``, then score it."""
-    calibration = fit_from_designs([site_design(s) for s in read_reference(train_dir)])
-    predictions = predict_folder(calibration, test_dir)
+    designs = [site_design(s) for s in read_reference(train_dir)]
+    calibration = fit_from_designs(designs)
+    predictions = predict_folder(calibration, test_dir, monthly_bias_ratios(designs))
     per_city: dict[str, dict[str, dict[str, float]]] = {}
     for name, pred in predictions.items():
         truth = read_truth(test_dir, pred.site, pred.dates)
@@ -275,8 +308,11 @@ def validate_loo(folder: Path, *, progress: Callable[[str], None] | None = None)
     designs = [site_design(r) for r in refs]
     per_city: dict[str, dict[str, dict[str, float]]] = {}
     for k, ref in enumerate(refs):
-        calibration = fit_from_designs([d for j, d in enumerate(designs) if j != k])
-        pred = predict_city(calibration, ref.site, ref.sources, ref.extra)
+        train = [d for j, d in enumerate(designs) if j != k]
+        calibration = fit_from_designs(train)
+        pred = predict_city(
+            calibration, ref.site, ref.sources, ref.extra, monthly_bias_ratios(train)
+        )
         per_city[ref.site.name] = score_prediction(pred, ref.truth)
         if progress:
             progress(ref.site.name)
@@ -306,7 +342,7 @@ def render_table(result: dict[str, Any]) -> Any:
     from rich.table import Table
 
     table = Table(title=f"Mean of per-city scores ({result.get('mode', '')})")
-    table.add_column("method")
+    table.add_column("method", no_wrap=True)
     for name in SCORES:
         table.add_column(name, justify="right")
     for method, entry in result["methods"].items():

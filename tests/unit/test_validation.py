@@ -29,7 +29,14 @@ from ._reference import make_reference
 
 TRAIN = ["Barreiras_BA", "Sao_Desiderio_BA", "Formosa_do_Rio_Preto_BA"]
 TEST = ["Bom_Jesus_PI", "Alvorada_do_Gurgueia_PI"]
-METHODS = {"evapo", "nasa_power", "openmeteo_archive", "mean_of_sources", "openmeteo_eto"}
+METHODS = {
+    "evapo",
+    "nasa_power",
+    "openmeteo_archive",
+    "mean_of_sources",
+    "openmeteo_eto",
+    "nasa_power_monthly_bias",
+}
 SCORES = {"KGE", "MAE", "R2", "NSE", "RMSE", "PBIAS", "coverage"}
 
 
@@ -127,6 +134,9 @@ def test_split_beats_raw_sources(folders: tuple[Path, Path]) -> None:
     raw = result["methods"]["nasa_power"]["mean"]
     assert evapo["KGE"] > raw["KGE"] + 0.2
     assert abs(evapo["PBIAS"]) < abs(raw["PBIAS"]) / 2
+    monthly = result["methods"]["nasa_power_monthly_bias"]["mean"]
+    assert abs(monthly["PBIAS"]) < abs(raw["PBIAS"]) / 2
+    assert evapo["MAE"] < monthly["MAE"]
     assert 0.75 < evapo["coverage"] <= 1.0
     assert math.isnan(raw["coverage"])
 

@@ -347,3 +347,18 @@ async def test_breakers_are_per_api_even_on_a_shared_host(
     t = today()
     out = await fetch(fake, ["openmeteo_forecast"], t, t + timedelta(days=2), upstream_retries=0)
     assert out["openmeteo_forecast"].error is None
+
+
+async def test_forecast_adapters_missing_cloud_leaves_rs_missing_and_unflagged(
+    fake: str, control: httpx2.Client
+) -> None:
+    t = today()
+    arm(control, "met_norway", "missing", 1)
+    arm(control, "nws", "missing", 2)  # the points lookup consumes one use
+    met = (await fetch(fake, ["met_norway"], t, t + timedelta(days=5)))["met_norway"].series
+    nws = (await fetch(fake, ["nws"], t, t + timedelta(days=5), point=KANSAS))["nws"].series
+    for s in (met, nws):
+        assert s is not None
+        assert np.isnan(s["rs_mj_m2"]).all()
+        assert not (s.flags & Flag.RS_FROM_CLOUD).any()
+        assert not np.isnan(s["tmax_c"][1:5]).any()

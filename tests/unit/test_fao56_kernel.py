@@ -83,3 +83,20 @@ def test_shapes_must_match() -> None:
         eto_daily_fast(
             np.zeros((1, 1, 1)), 0.0, 0.0, 0.0, 0.0, doy=[1], lat_deg=0.0, elevation_m=0.0
         )
+
+
+def test_benchmark_runs_small_and_prints_the_contract_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """bench.kernel on a tiny grid: agreement checks pass and the last line keeps its format."""
+    import re
+
+    from bench.kernel import main
+
+    assert main(["--points", "6", "--days", "400", "--repeat", "1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert all("FAIL" not in line for line in lines)
+    assert re.fullmatch(
+        r"kernel: evapo \d+ rows/s, fastest peer (pyet|refet) \d+ rows/s, ratio \d+\.\d\d",
+        lines[-1],
+    )

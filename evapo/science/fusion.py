@@ -145,24 +145,27 @@ class FusedSeries:
     def to_rows(self) -> list[dict[str, Any]]:
         """One JSON-ready dict per day (NaN becomes ``None``)."""
 
-        def num(x: float) -> float | None:
-            return float(x) if math.isfinite(x) else None
+        def column(arr: FloatArray) -> list[float | None]:
+            values = np.asarray(arr, dtype=np.float64)
+            ok = np.isfinite(values).tolist()
+            return [v if good else None for v, good in zip(values.tolist(), ok, strict=True)]
 
-        rows: list[dict[str, Any]] = []
-        for i, day in enumerate(self.dates):
-            row: dict[str, Any] = {
-                "date": str(day),
-                "eto_mm": num(self.eto[i]),
-                "eto_lo_mm": num(self.eto_lo[i]),
-                "eto_hi_mm": num(self.eto_hi[i]),
-            }
-            for col in COLUMNS:
-                row[col] = num(self.weather.values[col][i])
-            for name, arr in self.per_source_eto.items():
-                row[f"eto_{name}_mm"] = num(arr[i])
-            row["flags"] = flag_labels(int(self.flags[i]))
-            rows.append(row)
-        return rows
+        columns: dict[str, list[Any]] = {
+            "date": [str(d) for d in self.dates.astype("datetime64[D]").astype(str)],
+            "eto_mm": column(self.eto),
+            "eto_lo_mm": column(self.eto_lo),
+            "eto_hi_mm": column(self.eto_hi),
+        }
+        for col in COLUMNS:
+            columns[col] = column(self.weather.values[col])
+        for name, arr in self.per_source_eto.items():
+            columns[f"eto_{name}_mm"] = column(arr)
+        labels = {int(v): flag_labels(int(v)) for v in np.unique(self.flags)}
+        columns["flags"] = [labels[v] for v in self.flags.tolist()]
+        keys = list(columns)
+        return [
+            dict(zip(keys, values, strict=True)) for values in zip(*columns.values(), strict=True)
+        ]
 
 
 # --- Alignment and predictors ------------------------------------------------------------------

@@ -163,6 +163,9 @@ def test_missing_day_stays_local(
     fused = fuse(site, {"nasa_power": holed}, calibration)
     assert np.isnan(fused.eto[15])
     assert fused.flags[15] & Flag.ETO_MISSING
+    row = fused.to_rows()[15]
+    assert row["eto_mm"] is None and row["tmax_c"] is None
+    assert "eto:missing" in row["flags"]
     far = np.r_[0:5, 26:31]
     assert np.allclose(fused.eto[far], base.eto[far], rtol=0.02)
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     delete,
     func,
+    insert,
     select,
     text,
     update,
@@ -248,6 +249,8 @@ class JobStore:
         # SQLite has one writer at a time and its busy handler sleeps while waiting; queueing
         # this process's writes on a lock instead keeps submit latency low under load.
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._pending: list[tuple[JobRow, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Future[None] | None = None
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[None]:
@@ -267,7 +270,11 @@ class JobStore:
                 )
 
     async def create(self, job_id: str, spec: JobSpec) -> JobRecord:
-        """Store a new queued job."""
+        """Store a new queued job (returns once committed).
+
+        Concurrent calls are group-committed: rows waiting while a commit runs go together in
+        the next transaction, so a burst of submissions costs a few commits, not one each.
+        """
         row = JobRow(
             id=job_id,
             status=JobStatus.QUEUED.value,
@@ -276,9 +283,32 @@ class JobStore:
             attempts=0,
             cancel_requested=False,
         )
-        async with self._writing(), self._session() as session, session.begin():
-            session.add(row)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((row, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush_pending())
+        await asyncio.shield(done)
         return _record(row)
+
+    async def _flush_pending(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            values = [
+                {c.key: getattr(row, c.key) for c in JobRow.__table__.columns} for row, _ in batch
+            ]
+            try:
+                async with self._writing(), self.engine.begin() as conn:
+                    await conn.execute(insert(JobRow), values)
+            except BaseException as exc:  # every waiter gets the failure, none is left hanging
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
 
     async def get(self, job_id: str) -> JobRecord | None:
         """The job, or None when unknown."""

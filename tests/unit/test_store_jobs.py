@@ -115,3 +115,16 @@ def test_json_safe_replaces_non_finite() -> None:
         "c": "x",
     }
     assert JobStatus.CANCELLED.final and not JobStatus.RUNNING.final
+
+
+async def test_concurrent_creates_are_group_committed(store: JobStore) -> None:
+    import asyncio
+
+    from sqlalchemy.exc import IntegrityError
+
+    records = await asyncio.gather(*(store.create(f"g{k}", SPEC) for k in range(30)))
+    assert [r.id for r in records] == [f"g{k}" for k in range(30)]
+    assert (await store.count_by_status())[JobStatus.QUEUED] == 30
+    with pytest.raises(IntegrityError):
+        await store.create("g0", SPEC)  # the failure reaches the caller
+    assert await store.get("g0") is not None

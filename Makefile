@@ -71,6 +71,9 @@ bench-load: $(STAMP) services
 bench-batch: $(STAMP) services
 	$(PY) -m bench.batch
 
+bench-distributed: $(STAMP) services
+	$(PY) -m bench.distributed
+
 ## run-distributed: API x2, Celery workers x2 and Flower on local Redis + PostgreSQL (Ctrl-C stops)
 run-distributed: $(STAMP)
 	@bash scripts/run-distributed.sh

@@ -109,10 +109,16 @@ class CeleryBatchDispatcher:
     """:class:`evapo.batches.BatchDispatcher` of the distributed mode (API process)."""
 
     def __init__(self, settings: Settings) -> None:
-        from evapo.jobs.celery_app import make_celery
+        from evapo.jobs.celery_app import is_redis_broker, visibility_timeout_s
 
         self.settings = settings
-        self._app = make_celery(settings)
+        # A sender only: tasks are sent by name, so none is registered twice in this process.
+        self._app = Celery("evapo-batch-sender", broker=settings.broker_url, set_as_current=False)
+        self._app.conf.update(task_serializer="json", accept_content=["json"], result_backend=None)
+        if is_redis_broker(settings.broker_url):
+            self._app.conf.broker_transport_options = {
+                "visibility_timeout": visibility_timeout_s(settings)
+            }
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-send")
 
     async def submit(self, batch_id: str, n_points: int) -> None:

@@ -1,0 +1,178 @@
+"""Batches in distributed mode for real: API + two ``evapo worker`` processes, RabbitMQ broker,
+Redis Streams events, a fresh migrated PostgreSQL database and the fake upstream APIs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+import pytest
+from sqlalchemy import text
+
+from evapo.api.server import run_in_thread
+from evapo.config import Settings
+from evapo.fakeapi.server import run_in_thread as run_fake_apis
+from evapo.store.db import make_engine
+from evapo.store.migrate import upgrade_head
+from tests.integration.distributed_support import (
+    TEST_REDIS_DB,
+    WorkerProcess,
+    settings_env,
+    temp_database,
+    unique,
+)
+from tests.integration.test_batch_embedded import BAD, follow, points
+
+pytestmark = pytest.mark.integration
+
+AMQP_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+START, END, DAYS = "2019-05-01", "2019-05-15", 15
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    api: str
+    upstream: str
+    workers: list[WorkerProcess]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[Stack]:
+    log_dir = tmp_path_factory.mktemp("batch-distributed")
+    with temp_database() as db_url, run_fake_apis(shared_data) as upstream:
+        upgrade_head(db_url)
+        settings = Settings(
+            mode="distributed",
+            database_url=db_url,
+            redis_url=f"redis://127.0.0.1:6379/{TEST_REDIS_DB}",
+            broker_url=AMQP_BROKER,
+            job_queue=unique("evapo.batch."),
+            upstream_url=upstream,
+            job_deadline_s=120,
+            ws_heartbeat_s=1.0,
+        )
+        env = settings_env(settings) | {
+            "EVAPO_BATCH_CHUNK_POINTS": "5",
+            "EVAPO_BATCH_RETRY_DELAY_S": "0.2",
+            "EVAPO_UPSTREAM_RETRIES": "0",
+        }
+        workers = [WorkerProcess(n, env, log_dir, new_session=True) for n in ("ba", "bb")]
+        try:
+            for worker in workers:
+                worker.wait_ready()
+            with run_in_thread(settings.model_copy(update={"batch_chunk_points": 5})) as api:
+                yield Stack(settings, api, upstream, workers)
+        finally:
+            for worker in workers:
+                worker.stop()
+
+
+@pytest.fixture
+async def http(stack: Stack) -> AsyncIterator[httpx2.AsyncClient]:
+    async with httpx2.AsyncClient(base_url=stack.api, timeout=60) as client:
+        yield client
+
+
+async def point_workers(settings: Settings, batch_id: str) -> dict[int, str | None]:
+    """Which process (host:pid) computed each point."""
+    engine = make_engine(settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            found = await conn.execute(
+                text("SELECT idx, worker FROM batch_points WHERE batch_id = :b"), {"b": batch_id}
+            )
+            return {int(i): w for i, w in found.all()}
+    finally:
+        await engine.dispose()
+
+
+async def test_fifty_points_on_two_workers_one_failing(
+    stack: Stack, http: httpx2.AsyncClient, shared_data: Path
+) -> None:
+    pts = points(shared_data, 50)
+    async with httpx2.AsyncClient(base_url=stack.upstream) as control:
+        fault = {"api": "*", "mode": "500", "lat": pts[BAD]["lat"], "lon": pts[BAD]["lon"]}
+        assert (
+            await control.post("/_control/faults", json=fault | {"radius_deg": 0.01})
+        ).is_success
+        try:
+            answer = await http.post(
+                "/api/v1/batches", json={"points": pts, "start": START, "end": END}
+            )
+            assert answer.status_code == 202, answer.text
+            accepted = answer.json()
+            events, code = await asyncio.wait_for(follow(accepted["ws_url"]), 240)
+        finally:
+            await control.delete("/_control/faults")
+    assert code == 1000
+    assert events[-1]["type"] == "SUCCESS", events[-3:]
+    assert events[-1]["summary"] == {"points_total": 50, "points_done": 49, "points_failed": 1}
+    per_point = [e for e in events if e["type"] == "PROGRESS" and e["step"].startswith("point:")]
+    assert sorted(e["data"]["index"] for e in per_point) == list(range(50))
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+
+    status = (await http.get(accepted["status_url"], params={"points": "true"})).json()
+    assert (status["status"], status["points_done"], status["points_failed"]) == (
+        "succeeded",
+        49,
+        1,
+    )
+    failed = [p for p in status["points"] if p["status"] == "failed"]
+    assert [p["index"] for p in failed] == [BAD]
+    assert all(p["attempts"] == 1 for p in status["points"] if p["index"] != BAD)
+
+    pids = {
+        w.split(":")[-1]
+        for w in (await point_workers(stack.settings, accepted["batch_id"])).values()
+        if w
+    }
+    pool = {str(pid) for worker in stack.workers for pid in worker.pool_pids()}
+    assert len(pids) == 2 and pids <= pool, (pids, pool)  # both workers computed points
+
+    csv = (await http.get(accepted["result_url"], params={"format": "csv"})).text
+    assert len(csv.strip().splitlines()) == 50 * DAYS + 1
+
+
+async def test_killing_a_worker_mid_batch_still_completes(
+    stack: Stack, http: httpx2.AsyncClient, shared_data: Path
+) -> None:
+    pts = points(shared_data, 40)
+    async with httpx2.AsyncClient(base_url=stack.upstream) as control:
+        # Slow NASA POWER answers keep the batch running long enough to kill a worker in it.
+        slow = {"api": "nasa_power", "mode": "slow", "count": 6, "delay_s": 2}
+        assert (await control.post("/_control/faults", json=slow)).is_success
+        answer = await http.post(
+            "/api/v1/batches", json={"points": pts, "start": "2017-02-01", "end": "2017-02-20"}
+        )
+        accepted = answer.json()
+        batch_id = accepted["batch_id"]
+        victim = None
+        for _ in range(200):
+            busy = {w for w in (await point_workers(stack.settings, batch_id)).values() if w}
+            owners = [
+                worker
+                for worker in stack.workers
+                if any(w.endswith(f":{pid}") for w in busy for pid in worker.pool_pids())
+            ]
+            if owners:
+                victim = owners[0]
+                break
+            await asyncio.sleep(0.05)
+        assert victim is not None, "no worker claimed a point"
+        os.killpg(victim.proc.pid, signal.SIGKILL)
+        victim.proc.wait(timeout=10)
+        events, code = await asyncio.wait_for(follow(accepted["ws_url"]), 240)
+        await control.delete("/_control/faults")
+    assert code == 1000
+    assert events[-1]["type"] == "SUCCESS", events[-3:]
+    assert events[-1]["summary"]["points_done"] == 40
+    status = (await http.get(accepted["status_url"])).json()
+    assert (status["status"], status["points_done"]) == ("succeeded", 40)
+    survivor = next(w for w in stack.workers if w is not victim)
+    assert batch_id in survivor.log_text()

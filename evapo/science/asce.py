@@ -331,12 +331,12 @@ def eto_asce_daily(
     flags[clamped] |= np.uint32(Flag.QC_SUSPECT)
 
     # Eq. 21: extraterrestrial radiation with the chosen declination and solar constant.
-    # For one site, Ra and the sun angle depend on the day of year only: computed per distinct
-    # day (at most 366) and indexed, which gives the same values as row by row.
+    # For one site, Ra and the sun angle depend on the day of year only: computed for the 366
+    # days and indexed, which gives the same values as row by row.
     doy = day_of_year(series.dates)
     lat_rad = np.deg2rad(lat)
-    if lat_rad.ndim == 0:
-        days, row_day = np.unique(doy, return_inverse=True)
+    if lat_rad.ndim == 0 and np.isfinite(doy).all():
+        days, row_day = np.arange(1.0, 367.0), doy.astype(np.intp) - 1
     else:
         days, row_day = doy, np.arange(n)
     ra_days = fao56.extraterrestrial_radiation_daily(

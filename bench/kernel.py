@@ -17,6 +17,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import version
 
 import numpy as np
 import pandas as pd
@@ -184,8 +185,8 @@ def run(points: int, days: int, repeat: int) -> int:
     print(f"compared rows with Rs/Rso >= 0.3 for pyet/refet: {int(above.sum())} of {rows}")
     print(f"numpy formula (1 run): {rate_numpy:,.0f} rows/s")
     print(f"evapo (numba kernel): {rate_evapo:,.0f} rows/s")
-    print(f"pyet {pyet.__version__} (xarray): {rate_pyet:,.0f} rows/s")
-    print(f"refet (numpy, asce): {rate_refet:,.0f} rows/s")
+    print(f"pyet {version('pyet')} (xarray): {rate_pyet:,.0f} rows/s")
+    print(f"refet {version('refet')} (numpy, asce): {rate_refet:,.0f} rows/s")
     peers = {"pyet": rate_pyet, "refet": rate_refet}
     peer = max(peers, key=lambda k: peers[k])
     ratio = rate_evapo / peers[peer]

@@ -206,6 +206,7 @@ def validate(
     from evapo.logging import configure_logging
     from evapo.validation import (
         ReferenceError,
+        render_city_table,
         render_table,
         validate_loo,
         validate_split,
@@ -226,7 +227,9 @@ def validate(
     except (ReferenceError, CalibrationError) as exc:
         typer.echo(f"evapo validate: {exc}", err=True)
         raise typer.Exit(2) from exc
-    Console().print(render_table(result))
+    console = Console()
+    console.print(render_city_table(result))
+    console.print(render_table(result))
     if json_out is not None:
         write_json(result, json_out)
         typer.echo(f"scores written to {json_out}")

@@ -349,3 +349,18 @@ def render_table(result: dict[str, Any]) -> Any:
         mean = entry["mean"]
         table.add_row(method, *(f"{mean[s]:.3f}" if np.isfinite(mean[s]) else "-" for s in SCORES))
     return table
+
+
+def render_city_table(result: dict[str, Any], method: str = "evapo") -> Any:
+    """A rich table of one method's scores per city."""
+    from rich.table import Table
+
+    table = Table(title=f"{method} per city ({result.get('mode', '')})")
+    table.add_column("city", no_wrap=True)
+    for name in SCORES:
+        table.add_column(name, justify="right")
+    for city, scores in result["methods"][method]["cities"].items():
+        table.add_row(
+            city, *(f"{scores[s]:.3f}" if np.isfinite(scores[s]) else "-" for s in SCORES)
+        )
+    return table

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -23,6 +23,18 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def _settings_error(command: str, exc: Exception) -> NoReturn:
+    """Print each invalid setting as ``EVAPO_NAME: why`` and exit 2."""
+    from pydantic import ValidationError
+
+    errors = exc.errors() if isinstance(exc, ValidationError) else []
+    for err in errors:
+        loc = "_".join(str(part) for part in err["loc"])
+        name = f"EVAPO_{loc.upper()}" if loc else "settings"
+        typer.echo(f"evapo {command}: {name}: {err['msg']}", err=True)
+    raise typer.Exit(2) from exc
+
+
 @app.command()
 def worker(
     concurrency: int = typer.Option(
@@ -38,12 +50,18 @@ def worker(
     ),
 ) -> None:
     """Run a Celery worker executing jobs (distributed mode: EVAPO_MODE=distributed)."""
+    from pydantic import ValidationError
+
     from evapo.config import get_settings
     from evapo.jobs.worker import WorkerConfigError, run_worker
 
     try:
+        settings = get_settings()
+    except ValidationError as exc:
+        _settings_error("worker", exc)
+    try:
         run_worker(
-            get_settings(),
+            settings,
             concurrency=concurrency,
             queues=queues,
             pool=pool,
@@ -62,10 +80,15 @@ def migrate(
     ),
 ) -> None:
     """Upgrade the database schema to the newest Alembic revision."""
+    from pydantic import ValidationError
+
     from evapo.config import get_settings
     from evapo.store.migrate import upgrade_head
 
-    url = database_url or get_settings().database_url
+    try:
+        url = database_url or get_settings().database_url
+    except ValidationError as exc:
+        _settings_error("migrate", exc)
     revision = upgrade_head(url)
     typer.echo(f"database at revision {revision}")
 

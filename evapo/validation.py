@@ -125,8 +125,17 @@ def read_sites(folder: Path) -> list[Site]:
     need = ["city", "lat", "lon", "alt"]
     if any(c not in frame.columns for c in need):
         raise ReferenceError(f"{path}: columns must include {need}")
+    sites = []
     rows = zip(frame["city"], frame["lat"], frame["lon"], frame["alt"], strict=True)
-    return [Site(str(c), float(la), float(lo), float(al)) for c, la, lo, al in rows]
+    for number, (city, lat, lon, alt) in enumerate(rows, start=2):
+        try:
+            site = Site(str(city), float(lat), float(lon), float(alt))
+        except (TypeError, ValueError) as exc:
+            raise ReferenceError(f"{path} line {number}: {exc}") from exc
+        if not all(np.isfinite([site.lat, site.lon, site.elevation_m])):
+            raise ReferenceError(f"{path} line {number}: lat, lon and alt must all be numbers")
+        sites.append(site)
+    return sites
 
 
 def read_sources(folder: Path, site: Site) -> dict[str, DailySeries]:

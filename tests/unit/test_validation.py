@@ -83,6 +83,16 @@ def test_bad_folders_are_explained(tmp_path: Path, folders: tuple[Path, Path]) -
     (target / "xavier" / f"{TRAIN[1]}.csv").unlink()
     with pytest.raises(ReferenceError, match="missing file"):
         read_reference(target)
+    listing = pd.read_csv(target / "cities.csv")
+    listing.loc[1, "alt"] = None
+    listing.to_csv(target / "cities.csv", index=False)
+    with pytest.raises(ReferenceError, match="line 3: lat, lon and alt"):
+        read_sites(target)
+    listing.loc[1, "alt"] = 100.0
+    listing.loc[0, "lat"] = 95.0
+    listing.to_csv(target / "cities.csv", index=False)
+    with pytest.raises(ReferenceError, match=r"line 2: .*lat must be within"):
+        read_sites(target)
 
 
 def test_evaluated_cities_never_reach_calibration(

@@ -94,3 +94,18 @@ def test_evapo_migrate_command(pg_database: str) -> None:
 def test_bad_database_url_is_named() -> None:
     with pytest.raises(ValueError, match="database_url"):
         sync_url("mysql://x/y")
+
+
+def test_evapo_migrate_names_a_bad_setting() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "evapo", "migrate"],
+        cwd=ROOT,
+        env=child_env(EVAPO_MODE="distributed", EVAPO_DATABASE_URL="mysql://db/evapo"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "EVAPO_DATABASE_URL" in done.stderr
+    assert "Traceback" not in done.stderr

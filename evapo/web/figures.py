@@ -25,6 +25,14 @@ BASE_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("rs_mj_m2", "col_rs", 1),
     ("precip_mm", "col_precip", 1),
 )
+#: Display names of the sources (API names are kept in files and the API).
+SOURCE_LABELS: dict[str, str] = {
+    "nasa_power": "NASA POWER",
+    "openmeteo_archive": "Open-Meteo archive",
+    "openmeteo_forecast": "Open-Meteo forecast",
+    "met_norway": "MET Norway",
+    "nws": "NWS",
+}
 SOURCE_COLOURS = ("#6c757d", "#fd7e14", "#20c997", "#6f42c1", "#d63384", "#0dcaf0")
 
 #: Summary keys the API may use for each card, first match wins.
@@ -36,6 +44,11 @@ SUMMARY_KEYS: dict[str, tuple[str, ...]] = {
     "precip": ("precip_total_mm", "precip_mm", "precip_sum_mm", "precip"),
     "balance": ("water_balance_mm", "p_minus_eto_mm", "balance_mm", "p_minus_et0", "balance"),
 }
+
+
+def source_label(name: str) -> str:
+    """Display name of a source (its API name when unknown)."""
+    return SOURCE_LABELS.get(name, name)
 
 
 def source_columns(rows: list[dict[str, Any]]) -> list[str]:
@@ -117,7 +130,8 @@ def _cards(values: dict[str, float | None], summary: dict[str, Any], lang: str) 
         notes.append(t(lang, "calibrated" if summary["calibrated"] else "uncalibrated"))
     sources = summary.get("sources")
     if isinstance(sources, list | tuple) and sources:
-        notes.append(f"{t(lang, 'sources_used')}: {', '.join(map(str, sources))}")
+        names = ", ".join(source_label(str(s)) for s in sources)
+        notes.append(f"{t(lang, 'sources_used')}: {names}")
     return [dbc.Row(cols, className="g-2"), html.Div(" · ".join(notes), className="small mb-2")]
 
 
@@ -160,7 +174,7 @@ def eto_figure(rows: list[dict[str, Any]], lang: str) -> dict[str, Any]:
                 y=[_num(r.get(col)) for r in rows],
                 mode="lines",
                 line={"width": 1, "dash": "dot", "color": SOURCE_COLOURS[i % len(SOURCE_COLOURS)]},
-                name=col.removeprefix("eto_").removesuffix("_mm"),
+                name=source_label(col.removeprefix("eto_").removesuffix("_mm")),
             )
         )
     fig.add_trace(
@@ -214,7 +228,8 @@ def table_columns(rows: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]
         if key in present:
             cols.append({"id": key, "name": t(lang, label), "type": "text"})
     for key in source_columns(rows):
-        name = t(lang, "col_source_eto", source=key.removeprefix("eto_").removesuffix("_mm"))
+        source = source_label(key.removeprefix("eto_").removesuffix("_mm"))
+        name = t(lang, "col_source_eto", source=source)
         cols.append({"id": key, "name": name, "type": "text"})
     if "flags" in present:
         cols.append({"id": "flags", "name": t(lang, "col_flags"), "type": "text"})
@@ -284,11 +299,12 @@ def sources_list(store: dict[str, Any] | None, lang: str) -> Any:
     items = []
     for name, span in spans.items():
         if span:
-            text = f"{name}: {t(lang, 'source_ok')} {span.get('first')} … {span.get('last')}"
+            first, last = span.get("first"), span.get("last")
+            text = f"{source_label(name)}: {t(lang, 'source_ok')} {first} … {last}"
             items.append(html.Li(text, className="text-success", **_data("source", name)))
         else:
             why = reasons.get(name, "")
-            text = f"{name}: {t(lang, 'source_no')}" + (f" ({why})" if why else "")
+            text = f"{source_label(name)}: {t(lang, 'source_no')}" + (f" ({why})" if why else "")
             items.append(html.Li(text, className="text-muted", **_data("source", name)))
     gaps = [
         html.Li(f"{g.get('first')} … {g.get('last')}: {g.get('reason')}", className="text-danger")

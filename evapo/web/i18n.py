@@ -112,6 +112,7 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "job_timeout": "The calculation took too long and was stopped: {message}",
         "result_error": "The result could not be loaded: {message}",
         "language": "Language",
+        "regional_map": "Regional map",
     },
     "pt": {
         "title": "Evapo: evapotranspiração de referência diária",
@@ -220,6 +221,7 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "job_timeout": "O cálculo demorou demais e foi interrompido: {message}",
         "result_error": "Não foi possível carregar o resultado: {message}",
         "language": "Idioma",
+        "regional_map": "Mapa regional",
     },
 }
 

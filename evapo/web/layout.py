@@ -278,6 +278,12 @@ def build_layout(tile_url: str) -> html.Div:
                         ),
                         html.Div(
                             [
+                                html.A(
+                                    T("regional_map"),
+                                    href="/regional",
+                                    className="me-4 small",
+                                    id="regional-link",
+                                ),
                                 html.Span(T("language"), className="me-2 small", id="lang-label"),
                                 dbc.RadioItems(
                                     id="lang",

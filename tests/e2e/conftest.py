@@ -62,7 +62,7 @@ expect.set_options(timeout=30_000)
 
 
 class EvapoServer:
-    """``evapo serve`` in its own process; can be frozen, stopped and started on the same port."""
+    """``evapo serve`` in its own process; can be frozen, stopped and restarted on the same port."""
 
     def __init__(self, *, upstream_url: str, workdir: Path) -> None:
         self.port = free_port()
@@ -122,6 +122,14 @@ class EvapoServer:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
         self.proc = None
+
+    def ensure_running(self) -> None:
+        """Thaw a frozen server, or start a stopped one."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.thaw()
+        else:
+            self.stop()
+            self.start()
 
     def freeze(self) -> None:
         """Suspend the process: connections are accepted by the kernel but never answered."""
@@ -213,17 +221,8 @@ def fake_upstream(shared_data: Path) -> Iterator[FakeUpstream]:
 def evapo_server(
     fake_upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[EvapoServer]:
-    """One running product for the scenarios that do not stop it."""
+    """The running product (scenario 3 stops and restarts it on the same port and database)."""
     server = EvapoServer(upstream_url=fake_upstream.url, workdir=tmp_path_factory.mktemp("evapo"))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def own_server(fake_upstream: FakeUpstream, tmp_path: Path) -> Iterator[EvapoServer]:
-    """A product process the test may freeze, stop and restart."""
-    server = EvapoServer(upstream_url=fake_upstream.url, workdir=tmp_path)
     server.start()
     yield server
     server.stop()

@@ -195,47 +195,48 @@ def test_scenario_2_invalid_coordinates(open_page: OpenPage, evapo_server: Evapo
 
 
 def test_scenario_3_api_unreachable_or_slow(
-    open_page: OpenPage, own_server: EvapoServer, console_record: ConsoleRecord
+    open_page: OpenPage, evapo_server: EvapoServer, console_record: ConsoleRecord
 ) -> None:
     """A hung server: the page says it is slow. A stopped server: it says so and offers retry;
-    retry works once the server is back."""
-    page = open_page(own_server.url)
+    retry works once the server is back (restarted on the same port and database)."""
+    server = evapo_server
+    page = open_page(server.url)
     type_point(page, "-7.53", "-46.04")
     expect(page.locator("#sources-ul")).to_be_visible()
     alert = page.locator("#net-alert")
-
-    own_server.freeze()
     try:
+        server.freeze()
         with page.expect_response(lambda r: _is_submit(r.request)) as first:
             page.click("#calc-btn")
             expect(alert).to_contain_text("slow to answer")
             screenshot(page, "scenario-3-slow")
-            own_server.thaw()
+            server.thaw()
+        first_id = first.value.json()["job_id"]
+        expect(alert).to_be_hidden()
+        wait_results(page, days=7)
+
+        server.stop()
+        console_record.outage = True
+        page.click("#calc-btn")
+        expect(alert).to_contain_text("Cannot reach the Evapo server")
+        retry = page.locator("#net-retry")
+        expect(retry).to_be_visible()
+        screenshot(page, "scenario-3-unreachable")
+
+        server.start()
+        console_record.outage = False
+        with page.expect_response(lambda r: _is_submit(r.request)) as answer:
+            retry.click()
+        second_id = answer.value.json()["job_id"]
+        assert second_id != first_id
+        expect(alert).to_be_hidden()
+        expect(page.locator("#progress-modal")).to_be_hidden(timeout=60_000)
+        wait_results(page, days=7)
+        assert server.wait_job(second_id)["status"] == "succeeded"
+        screenshot(page, "scenario-3-after-retry")
     finally:
-        own_server.thaw()
-    first_id = first.value.json()["job_id"]
-    expect(alert).to_be_hidden()
-    wait_results(page, days=7)
-
-    own_server.stop()
-    console_record.outage = True
-    page.click("#calc-btn")
-    expect(alert).to_contain_text("Cannot reach the Evapo server")
-    retry = page.locator("#net-retry")
-    expect(retry).to_be_visible()
-    screenshot(page, "scenario-3-unreachable")
-
-    own_server.start()
-    console_record.outage = False
-    with page.expect_response(lambda r: _is_submit(r.request)) as answer:
-        retry.click()
-    second_id = answer.value.json()["job_id"]
-    assert second_id != first_id
-    expect(alert).to_be_hidden()
-    expect(page.locator("#progress-modal")).to_be_hidden(timeout=60_000)
-    wait_results(page, days=7)
-    assert own_server.wait_job(second_id)["status"] == "succeeded"
-    screenshot(page, "scenario-3-after-retry")
+        console_record.outage = False
+        server.ensure_running()
 
 
 def test_scenario_4_close_card_mid_calculation(

@@ -64,7 +64,7 @@ def test_summary_prefers_the_api_values_and_fills_the_rest_from_rows() -> None:
 def test_eto_chart_has_band_sources_and_fused_line() -> None:
     fig = eto_figure(ROWS, "en")
     names = [trace.get("name") for trace in fig["data"]]
-    assert names == [None, "90 % band", "nasa_power", "openmeteo_archive", "Fused ET0"]
+    assert names == [None, "90 % band", "NASA POWER", "Open-Meteo archive", "Fused ET0"]
     assert fig["data"][1]["fill"] == "tonexty"
     assert list(fig["data"][-1]["y"]) == [4.0, 5.0, 3.0]
 
@@ -104,8 +104,8 @@ def test_sources_list_says_who_can_serve_and_why_not() -> None:
     ul = sources_list({"status": "ok", "answer": answer}, "en")
     texts = [li.children for li in ul.children]
     assert texts == [
-        "nasa_power: can serve 2024-01-01 … 2024-01-03",
-        "nws: cannot serve (outside the USA)",
+        "NASA POWER: can serve 2024-01-01 … 2024-01-03",
+        "NWS: cannot serve (outside the USA)",
     ]
     assert sources_list(None, "pt") == t("pt", "sources_wait")
 

@@ -358,9 +358,16 @@
     if (errors.dates) setProps("dates-feedback", { children: errors.dates });
   }
 
+  var submitting = false; // one submission at a time (a double click makes one job)
+
   function submitJob(request) {
     var again = function () {
       return submitJob(request);
+    };
+    if (submitting) return Promise.resolve();
+    submitting = true;
+    var done = function () {
+      submitting = false;
     };
     return api(
       "/api/v1/jobs",
@@ -405,7 +412,7 @@
       function () {
         /* the network alert with its Retry button is shown by api() */
       }
-    );
+    ).then(done, done);
   }
 
   function openJob(jobId) {

@@ -372,6 +372,67 @@ def eto(
         typer.echo(text, nl=False)
 
 
+@app.command()
+def batch(
+    points_csv: Annotated[
+        Path, typer.Argument(help="CSV with header name,lat,lon[,elevation].", exists=True)
+    ],
+    start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Table: .parquet or .csv.")],
+    server: Annotated[
+        str | None, typer.Option("--server", help="Server URL (default: run in this process).")
+    ] = None,
+) -> None:
+    """ET0 for every point of a CSV over one date range, with a progress bar."""
+    import asyncio
+
+    from rich.console import Console
+
+    from evapo.config import get_settings
+    from evapo.logging import configure_logging
+
+    settings = get_settings()
+    configure_logging("WARNING", json=settings.log_json)
+    # Imported after logging is configured: module loggers bind the configuration at import.
+    from evapo.batch_cli import BatchCliError, read_body, report, run_local, run_remote
+
+    console = Console(stderr=True)
+    try:
+        if server:
+            last = asyncio.run(
+                run_remote(
+                    points_csv, start=start, end=end, server=server, output=output, console=console
+                )
+            )
+        else:
+            body = read_body(points_csv, start, end, limit=settings.batch_max_points)
+            last = asyncio.run(run_local(body, output, settings, console))
+    except BatchCliError as exc:
+        typer.echo(f"evapo batch: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except OSError as exc:
+        typer.echo(f"evapo batch: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if not report(last, output, console):
+        raise typer.Exit(1)
+
+
+@app.command()
+def beat() -> None:
+    """Run Celery beat: sends the region refresh every EVAPO_REGION_REFRESH_S (distributed)."""
+    from evapo.config import get_settings
+    from evapo.jobs.celery_app import worker_app
+    from evapo.logging import configure_logging
+
+    settings = get_settings()
+    if settings.mode != "distributed":
+        typer.echo("evapo beat: EVAPO_MODE must be distributed (embedded has its own scheduler)")
+        raise typer.Exit(2)
+    configure_logging(settings.log_level, json=settings.log_json)
+    worker_app(settings).start(["beat", f"--loglevel={settings.log_level}"])
+
+
 def main() -> None:
     """Entry point for ``python -m evapo``."""
     app()

@@ -261,9 +261,20 @@ def _extras_dates(sources: dict[str, DailySeries]) -> np.ndarray:
 
 
 def score_prediction(pred: CityPrediction, truth: FloatArray) -> dict[str, dict[str, float]]:
-    """Scores of every method of one city against its reference ET0."""
+    """Scores of every method of one city against its reference ET0.
+
+    A method with no day in common with the reference gets NaN scores (and a warning), so one
+    empty series does not stop the other cities and methods from being scored.
+    """
     out = {}
     for method, (eto, lo, hi) in pred.series.items():
+        ok = np.isfinite(eto) & np.isfinite(truth)
+        if ok.sum() < 2:
+            get_logger(__name__).warning(
+                "not_scored", city=pred.site.name, method=method, days_in_common=int(ok.sum())
+            )
+            out[method] = dict.fromkeys(SCORES, float("nan"))
+            continue
         out[method] = score(eto, truth, lo, hi)
     return out
 

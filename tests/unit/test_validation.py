@@ -205,3 +205,20 @@ def test_cli_calibrate_writes_a_loadable_artefact(
     cal = load_calibration(out)
     assert cal.id in res.output
     assert sorted(s.name for s in cal.sites) == sorted(TRAIN)
+
+
+def test_a_city_without_reference_days_gets_empty_scores(
+    folders: tuple[Path, Path], tmp_path: Path
+) -> None:
+    train, test = folders
+    changed = tmp_path / "test"
+    shutil.copytree(test, changed)
+    path = changed / "xavier" / f"{TEST[0]}.csv"
+    frame = pd.read_csv(path)
+    frame["eto_xavier"] = np.nan
+    frame.to_csv(path, index=False)
+    result = validate_split(train, changed)
+    empty = result["methods"]["evapo"]["cities"][TEST[0]]
+    assert all(math.isnan(v) for v in empty.values())
+    scored = result["methods"]["evapo"]["cities"][TEST[1]]
+    assert result["methods"]["evapo"]["mean"]["KGE"] == pytest.approx(scored["KGE"])

@@ -109,8 +109,51 @@ def _pm_row(  # noqa: PLR0917 - numba kernels take positional arguments only
     return eto, big
 
 
+@njit(inline="always", fastmath=False, cache=True, error_model="numpy")
+def _pm_point(  # noqa: PLR0917 - numba kernels take positional arguments only
+    tmax: FloatArray,
+    tmin: FloatArray,
+    hum: FloatArray,
+    hum_is_ea: bool,
+    rs: FloatArray,
+    u2: FloatArray,
+    doy_index: NDArray[np.int64],
+    inv_rso_tab: FloatArray,
+    gamma: FloatArray,
+    out: FloatArray,
+    p: int,
+) -> None:  # pragma: no cover - compiled; covered through eto_daily_fast
+    """All days of point ``p``: a vectorisable pass, then ``math.exp`` if a row was out of range."""
+    n_days = tmax.shape[1]
+    gm = gamma[p]
+    inv_rso = np.empty(n_days)
+    for d in range(n_days):
+        inv_rso[d] = inv_rso_tab[p, doy_index[d]]
+    n_out = 0
+    for d in range(n_days):
+        eto, big = _pm_row(
+            tmax[p, d], tmin[p, d], hum[p, d], hum_is_ea, rs[p, d], inv_rso[d], u2[p, d], gm, False
+        )
+        out[p, d] = eto
+        n_out += 1 if big > EXP_BOUND else 0
+    if n_out > 0:
+        for d in range(n_days):
+            eto, big = _pm_row(
+                tmax[p, d],
+                tmin[p, d],
+                hum[p, d],
+                hum_is_ea,
+                rs[p, d],
+                inv_rso[d],
+                u2[p, d],
+                gm,
+                True,
+            )
+            out[p, d] = eto
+
+
 @njit(parallel=True, fastmath=False, cache=True, nogil=True, error_model="numpy")
-def _pm_grid(  # noqa: PLR0917 - numba kernels take positional arguments only
+def _pm_grid_parallel(  # noqa: PLR0917 - numba kernels take positional arguments only
     tmax: FloatArray,
     tmin: FloatArray,
     hum: FloatArray,
@@ -122,41 +165,30 @@ def _pm_grid(  # noqa: PLR0917 - numba kernels take positional arguments only
     gamma: FloatArray,
     out: FloatArray,
 ) -> None:  # pragma: no cover - compiled; covered through eto_daily_fast
-    n_points, n_days = tmax.shape
-    for p in prange(n_points):
-        gm = gamma[p]
-        inv_rso = np.empty(n_days)
-        for d in range(n_days):
-            inv_rso[d] = inv_rso_tab[p, doy_index[d]]
-        n_out = 0
-        for d in range(n_days):
-            eto, big = _pm_row(
-                tmax[p, d],
-                tmin[p, d],
-                hum[p, d],
-                hum_is_ea,
-                rs[p, d],
-                inv_rso[d],
-                u2[p, d],
-                gm,
-                False,
-            )
-            out[p, d] = eto
-            n_out += 1 if big > EXP_BOUND else 0
-        if n_out > 0:
-            for d in range(n_days):
-                eto, big = _pm_row(
-                    tmax[p, d],
-                    tmin[p, d],
-                    hum[p, d],
-                    hum_is_ea,
-                    rs[p, d],
-                    inv_rso[d],
-                    u2[p, d],
-                    gm,
-                    True,
-                )
-                out[p, d] = eto
+    for p in prange(tmax.shape[0]):
+        _pm_point(tmax, tmin, hum, hum_is_ea, rs, u2, doy_index, inv_rso_tab, gamma, out, p)
+
+
+@njit(fastmath=False, cache=True, nogil=True, error_model="numpy")
+def _pm_grid_serial(  # noqa: PLR0917 - numba kernels take positional arguments only
+    tmax: FloatArray,
+    tmin: FloatArray,
+    hum: FloatArray,
+    hum_is_ea: bool,
+    rs: FloatArray,
+    u2: FloatArray,
+    doy_index: NDArray[np.int64],
+    inv_rso_tab: FloatArray,
+    gamma: FloatArray,
+    out: FloatArray,
+) -> None:  # pragma: no cover - compiled; covered through eto_daily_fast
+    for p in range(tmax.shape[0]):
+        _pm_point(tmax, tmin, hum, hum_is_ea, rs, u2, doy_index, inv_rso_tab, gamma, out, p)
+
+
+#: Below this many rows (or with one point) the serial kernel runs: waking worker threads
+#: costs more than it saves.
+PARALLEL_MIN_ROWS = 200_000
 
 
 def _grid(a: ArrayLike, shape: tuple[int, int], name: str) -> FloatArray:
@@ -228,7 +260,9 @@ def eto_daily_fast(
     with np.errstate(divide="ignore"):
         inv_rso_tab = np.ascontiguousarray(1.0 / fao56.clear_sky_radiation(ra_tab, elev[:, None]))
     out = np.empty(shape, dtype=np.float64)
-    _pm_grid(
+    parallel = shape[0] > 1 and shape[0] * shape[1] >= PARALLEL_MIN_ROWS
+    kernel = _pm_grid_parallel if parallel else _pm_grid_serial
+    kernel(
         tx,
         tn,
         hum,
@@ -241,3 +275,12 @@ def eto_daily_fast(
         out,
     )
     return out.reshape(-1) if one_point else out
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) both kernel variants, e.g. before timing."""
+    one = np.ones((2, 1))
+    args = (one * 20.0, one * 10.0, one * 50.0, False, one * 10.0, one * 2.0)
+    tables = (np.zeros(1, np.int64), np.ones((2, 366)), np.ones(2) * 0.066)
+    for kernel in (_pm_grid_serial, _pm_grid_parallel):
+        kernel(*args, *tables, np.empty((2, 1)))

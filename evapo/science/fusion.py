@@ -2,7 +2,8 @@
 
 Method (details and validation in ``docs/METHODS.md``, "Fusion and validation"):
 
-1. Every source is aligned on the union of dates and run through FAO-56 (:func:`eto_daily`).
+1. Every source is aligned on the union of dates and run through the chosen reference ET
+   method (:func:`~evapo.science.asce.reference_et`; FAO-56 grass ETo by default).
 2. Calibrated sources are grouped in *families* (``nasa_power``; ``openmeteo`` for the Open-Meteo
    archive and forecast, which share the ECMWF/ERA5 model family). Per day, the calibration's
    pooled linear model for the largest set of families present maps per-family ET0, its
@@ -15,6 +16,8 @@ Method (details and validation in ``docs/METHODS.md``, "Fusion and validation"):
    artefact's mean reference / FAO-56 ratio; 1 for sources without a family or without an
    artefact) and relative error SD :data:`PRIOR_REL_SD`; days without a calibrated
    estimate carry :attr:`Flag.UNCALIBRATED`.
+   The calibration was fitted on FAO-56 grass ETo: it serves FAO-56 and the ASCE short (grass)
+   reference, never the tall (alfalfa) reference, which always gets plain default priors.
 4. Estimates are combined with inverse error-variance weights; the 90 % band is the weighted
    mean of each estimate's empirical 5-95 % ratio band (from out-of-sample training residuals,
    by month), widened with the distance to the nearest reference site.
@@ -32,7 +35,8 @@ from numpy.typing import NDArray
 
 from evapo.logging import get_logger
 from evapo.schema import COLUMNS, DailySeries, Flag, FloatArray, flag_labels
-from evapo.science.daily import EtoResult, eto_daily
+from evapo.science.asce import MethodChoice, reference_et
+from evapo.science.daily import EtoResult
 
 if TYPE_CHECKING:
     from evapo.calibration import Calibration, LinearModel
@@ -78,6 +82,8 @@ MIN_REPORTED_WEIGHT: Final = 1e-3
 """Reference sites with a smaller weight in the local correction are not listed [-]."""
 ANOMALY_WINDOW_DAYS: Final = 31
 """Window of the moving mean around which day-to-day anomalies are rescaled [day]."""
+FAO56_CHOICE: Final = MethodChoice()
+"""The default method: FAO-56 grass reference ETo."""
 
 
 @dataclass
@@ -108,7 +114,7 @@ class FusedSeries:
     weather: DailySeries
     """Fused canonical weather (source ``"fused"``)."""
     per_source_eto: dict[str, FloatArray]
-    """Plain FAO-56 ET0 of each source [mm day-1]."""
+    """Plain reference ET of each source by the chosen method [mm day-1]."""
     weights: dict[str, FloatArray]
     """Weight of each source in the fused ET0 per day [-] (sum 1 on days with ET0)."""
     flags: NDArray[np.uint32]
@@ -116,6 +122,9 @@ class FusedSeries:
     stations: list[tuple[str, float, float]] = field(default_factory=list)
     """Reference sites used: (name, distance [km], weight [-])."""
     method: str = ""
+    """How the sources were combined (calibrated stack, regional prior or plain mean)."""
+    eto_method: str = "fao56"
+    """Label of the reference ET method (:attr:`MethodChoice.label`, e.g. ``asce-tall-full``)."""
 
     def __len__(self) -> int:
         return len(self.dates)
@@ -140,6 +149,7 @@ class FusedSeries:
             "calibrated": self.calibrated,
             "sources": sorted(self.per_source_eto),
             "method": self.method,
+            "eto_method": self.eto_method,
         }
 
     def to_rows(self) -> list[dict[str, Any]]:
@@ -269,11 +279,14 @@ def source_eto(
     *,
     lat: float,
     elevation_m: float,
+    choice: MethodChoice | None = None,
 ) -> tuple[dict[str, DailySeries], dict[str, EtoResult]]:
-    """Every source aligned on ``dates`` and its FAO-56 ET0."""
+    """Every source aligned on ``dates`` and its reference ET by ``choice`` (FAO-56 default)."""
+    chosen = FAO56_CHOICE if choice is None else choice
     aligned = {name: align(s, dates) for name, s in sources.items()}
     results = {
-        name: eto_daily(s, lat_deg=lat, elevation_m=elevation_m) for name, s in aligned.items()
+        name: reference_et(s, chosen, lat_deg=lat, elevation_m=elevation_m)
+        for name, s in aligned.items()
     }
     return aligned, results
 
@@ -501,16 +514,22 @@ def fuse_point(
     lon: float,
     elevation_m: float,
     calibration: Calibration | None,
+    choice: MethodChoice | None = None,
 ) -> FusedSeries:
-    """Fuse the sources' daily weather of one point into ET0 with a 90 % band.
+    """Fuse the sources' daily weather of one point into reference ET with a 90 % band.
 
-    ``lat`` [deg], ``lon`` [deg], ``elevation_m`` [m]. Sources may cover different days; a day
-    gets ET0 when at least one source has enough data for FAO-56 on it. Days without a
-    calibrated estimate are flagged ``UNCALIBRATED``.
+    ``lat`` [deg], ``lon`` [deg], ``elevation_m`` [m]. ``choice`` is the reference ET method
+    (default FAO-56 grass ETo). Sources may cover different days; a day gets ET when at least
+    one source has enough data for the method on it. Days without a calibrated estimate are
+    flagged ``UNCALIBRATED``; the tall reference is never calibrated (the calibration was
+    fitted on grass ETo), so all its days are.
     """
+    chosen = FAO56_CHOICE if choice is None else choice
+    if chosen.reference == "tall":
+        calibration = None
     dates = union_dates(sources)
     n = len(dates)
-    aligned, results = source_eto(sources, dates, lat=lat, elevation_m=elevation_m)
+    aligned, results = source_eto(sources, dates, lat=lat, elevation_m=elevation_m, choice=chosen)
     per_source = {name: r.eto for name, r in results.items()}
 
     in_domain = False
@@ -577,7 +596,13 @@ def fuse_point(
     else:
         method = "regional-prior" if prior_applied else "prior-weighted-mean"
     get_logger(__name__).debug(
-        "fused", n_days=n, sources=sorted(sources), method=method, lat=lat, lon=lon
+        "fused",
+        n_days=n,
+        sources=sorted(sources),
+        method=method,
+        eto_method=chosen.label,
+        lat=lat,
+        lon=lon,
     )
     return FusedSeries(
         dates=dates,
@@ -591,6 +616,7 @@ def fuse_point(
         calibrated=bool(has_cal.any()),
         stations=stations,
         method=method,
+        eto_method=chosen.label,
     )
 
 

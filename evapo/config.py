@@ -87,7 +87,17 @@ class Settings(BaseSettings):
     tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     """Map tile URL template of the dashboard."""
     cors_origins: list[str] = Field(default_factory=list)
-    """Origins allowed to call the API from a browser (CORS)."""
+    """Origins allowed to call the API from a browser (CORS); exact ``scheme://host[:port]``."""
+
+    # Limits (evapo.api.limits): per client address, per API process.
+    submit_rate_per_min: float = Field(120.0, gt=0, le=1_000_000)
+    """Job and batch submissions one client may make per minute (then 429 with Retry-After)."""
+    submit_burst: int = Field(30, ge=1, le=1_000_000)
+    """Submissions one client may make at once before the per-minute rate applies."""
+    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, le=1024**3)
+    """Largest request body accepted [bytes] (then 413)."""
+    ws_max_per_client: int = Field(50, ge=1, le=1_000_000)
+    """WebSocket connections one client may hold open at once (then closed with 1013)."""
 
     # Distributed mode (Celery workers, Redis Streams).
     job_max_attempts: int = Field(3, ge=1, le=20)
@@ -132,6 +142,19 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"must be an http(s) URL with a host, got {value!r}")
         return value.rstrip("/")
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _explicit_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or "*" in origin:
+                raise ValueError(
+                    f"each origin must be an explicit http(s)://host[:port], got {origin!r}"
+                )
+            if parts.path not in ("", "/") or parts.query or parts.fragment:
+                raise ValueError(f"an origin has no path, query or fragment, got {origin!r}")
+        return [origin.rstrip("/") for origin in value]
 
     @field_validator("database_url")
     @classmethod

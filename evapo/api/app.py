@@ -10,6 +10,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from evapo import __version__
+from evapo.api.errors import ErrorShieldMiddleware
+from evapo.api.limits import LimitsMiddleware
 from evapo.api.routes import api_router
 from evapo.config import Settings, get_settings
 from evapo.services import close_services, open_services
@@ -31,8 +33,17 @@ def create_app(settings: Settings | None = None, *, dashboard: bool = True) -> F
 
     app = FastAPI(title="Evapo", version=__version__, lifespan=lifespan)
     app.state.settings = settings
+    # Outermost last: CORS headers also on limit and error answers (evapo.api.limits, .errors).
+    app.add_middleware(ErrorShieldMiddleware)
+    app.add_middleware(LimitsMiddleware, settings=settings)
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Content-Type"],
+            expose_headers=["Retry-After"],
+        )
     app.include_router(api_router)
 
     @app.api_route("/api/{path:path}", methods=API_METHODS, include_in_schema=False)

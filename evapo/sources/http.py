@@ -31,6 +31,7 @@ from tenacity import (
 
 from evapo.config import UPSTREAM_HOSTS, Settings
 from evapo.logging import get_logger
+from evapo.sources.outbound import OutboundRefused, outbound_guard
 
 log = get_logger(__name__)
 
@@ -205,6 +206,7 @@ class Upstream:
                 limits=httpx2.Limits(max_connections=32, max_keepalive_connections=16),
                 verify=_tls_context(),
                 trust_env=self.settings.upstream_url is None,
+                event_hooks={"request": [outbound_guard(self.settings)]},
             )
         return self._client
 
@@ -281,6 +283,8 @@ class Upstream:
                 ) from None
             except httpx2.TransportError as exc:
                 raise RetryableError(api, f"connection failed: {exc}", kind="connect") from None
+            except OutboundRefused as exc:
+                raise UpstreamError(api, str(exc), kind="refused_host") from None
             status = response.status_code
             if status == 429 or status >= 500:
                 log.warning("upstream_retryable", api=api, status=status)

@@ -1,0 +1,101 @@
+"""The last line of defence: any exception a route lets through becomes a short JSON answer.
+
+Nothing of the exception (message, traceback, URLs, settings) reaches the client: it gets a
+status, a one-line ``detail`` and an ``error_id`` to find the full log line (structured, with the
+job id when the path names one). A dependency that is down answers 503 with ``Retry-After``:
+
+* the database (any SQLAlchemy error, or a socket error reaching it) -> 503 ``database``;
+* Redis (the distributed event log) -> 503 ``event_log``;
+* anything else -> 500.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from evapo.logging import get_logger
+
+log = get_logger(__name__)
+
+RETRY_AFTER_S = 5
+"""``Retry-After`` sent with a 503 [s]."""
+_JOB_ID = re.compile(r"/(?:jobs|batches)/([0-9A-Za-z_-]{6,64})")
+
+
+def classify(exc: BaseException) -> tuple[int, str, str]:
+    """(status, dependency, message for the client) for an unhandled exception."""
+    if isinstance(exc, SQLAlchemyError | OSError):
+        return 503, "database", "the database is unavailable; retry shortly"
+    if isinstance(exc, RedisError):
+        return 503, "event_log", "the event log (Redis) is unavailable; retry shortly"
+    return 500, "internal", "internal error"
+
+
+def job_id_in(path: str) -> str | None:
+    """The job (or batch) id a request path names, if any."""
+    match = _JOB_ID.search(path)
+    return match.group(1) if match else None
+
+
+class ErrorShieldMiddleware:
+    """Turn exceptions escaping the app into JSON 500/503 answers and structured log lines."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] in ("http.response.start", "websocket.accept", "websocket.close"):
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception as exc:
+            status, dependency, detail = classify(exc)
+            error_id = uuid.uuid4().hex[:16]
+            path = scope.get("path", "")
+            log.error(
+                "request_failed",
+                error_id=error_id,
+                status=status,
+                dependency=dependency,
+                method=scope.get("method", "WS"),
+                path=path,
+                job_id=job_id_in(path),
+                exc_info=exc,
+            )
+            if scope["type"] == "websocket":
+                await _close_socket(send, 1011 if status == 500 else 1013, detail)
+                return
+            if started:
+                return
+            body = json.dumps({"detail": detail, "error_id": error_id}).encode()
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            if status == 503:
+                headers.append((b"retry-after", str(RETRY_AFTER_S).encode()))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+
+async def _close_socket(send: Send, code: int, reason: str) -> None:
+    """Close a socket whose handler failed (the peer or the server may have closed it already)."""
+    try:
+        await send({"type": "websocket.close", "code": code, "reason": reason})
+    except (OSError, RuntimeError):
+        return

@@ -115,10 +115,35 @@ def _source_message(result: SourceResult) -> str:
     return f"{result.source}: {len(result.series)} days ({origin}, {result.elapsed_s:.2f} s)"
 
 
+def source_failures(results: dict[str, SourceResult]) -> dict[str, dict[str, str | None]]:
+    """Per failed source: the days it should have served (``first``, ``last``), kind, reason."""
+    failed: dict[str, dict[str, str | None]] = {}
+    for name, result in results.items():
+        if result.series is not None:
+            continue
+        error = result.error
+        days = error.days if error is not None else None
+        failed[name] = {
+            "first": str(days[0]) if days else None,
+            "last": str(days[1]) if days else None,
+            "kind": error.kind if error is not None else "no_data",
+            "reason": error.reason if error is not None else "no data",
+        }
+    return failed
+
+
 async def run_pipeline(
-    spec: JobSpec, *, emit: Emit, services: Services, today: date | None = None
+    spec: JobSpec,
+    *,
+    emit: Emit,
+    services: Services,
+    today: date | None = None,
+    failures: dict[str, dict[str, str | None]] | None = None,
 ) -> FusedSeries:
-    """Compute the fused daily ET0 of ``spec``, emitting one PROGRESS per real step."""
+    """Compute the fused daily ET0 of ``spec``, emitting one PROGRESS per real step.
+
+    ``failures``, when given, receives :func:`source_failures` of the fetch (a partial result).
+    """
     from evapo.science.fusion import fuse_point
     from evapo.science.quality import check_daily
     from evapo.sources import SourceError, fetch_sources, plan_sources, resolve_elevation
@@ -167,6 +192,8 @@ async def run_pipeline(
         on_done=on_done,
         upstream=upstream,
     )
+    if failures is not None:
+        failures.update(source_failures(results))
     fetched = {name: r.series for name, r in results.items() if r.series is not None}
     if not fetched:
         reasons = "; ".join(_source_message(r) for r in results.values())
@@ -310,12 +337,14 @@ async def execute_job(job_id: str, services: Services) -> None:
     started = time.perf_counter()
     emit = _emitter(job_id, services)
     deadline_s = services.settings.job_deadline_s
+    failures: dict[str, dict[str, str | None]] = {}
     try:
         async with asyncio.timeout(deadline_s) as scope:
-            fused = await _cancellable(
-                job_id, run_pipeline(claimed.spec, emit=emit, services=services), services
-            )
+            work = run_pipeline(claimed.spec, emit=emit, services=services, failures=failures)
+            fused = await _cancellable(job_id, work, services)
             rows, summary = await asyncio.to_thread(lambda: (fused.to_rows(), fused.summary()))
+            # A partial result says which source failed for which days (empty when none did).
+            summary["source_failures"] = failures
             await emit(95, "store", f"storing {len(rows)} daily rows")
             stored = await store.store_result(job_id, rows, summary)
     except JobCancelled:

@@ -16,11 +16,13 @@ from evapo.api import metrics
 from evapo.api.deps import JobDep, RunnerDep, ServicesDep, StoreDep
 from evapo.api.models import JobAccepted, JobCreate, JobList, JobProblem, JobPublic, JobResult
 from evapo.events.messages import Progress
+from evapo.logging import get_logger
 from evapo.pipeline import check_spec, result_path
 from evapo.services import Services
 from evapo.store.jobs import JobRecord, JobSpec, JobStatus, json_safe
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+log = get_logger(__name__)
 
 
 def _ws_base(request: Request) -> str:
@@ -65,6 +67,8 @@ async def submit_job(
     await services.store.create(job_id, JobSpec.model_validate(body.model_dump()))
     await runner.submit(job_id)
     metrics.JOBS_SUBMITTED.inc()
+    client = request.client.host if request.client else None
+    log.info("job_submitted", job_id=job_id, client=client, days=(body.end - body.start).days + 1)
     base = str(request.base_url).rstrip("/")
     return JobAccepted(
         job_id=job_id,

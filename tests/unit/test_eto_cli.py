@@ -67,6 +67,15 @@ def test_output_file_and_details(tmp_path: Path) -> None:
     )
 
 
+def test_suspect_values_are_kept_and_flagged(tmp_path: Path) -> None:
+    """Rs a little above Rso (Lyon, mid-July Rso about 30.6) is computed with and flagged."""
+    text = "date,tmax_c,tmin_c,rs_mj_m2\n2001-07-15,26.6,14.8,32.5\n"
+    code, out, err = invoke(write(tmp_path, text), "--lat", "45.7167", "--elevation", "200")
+    assert code == 0, err
+    df = pd.read_csv(pd.io.common.StringIO(out), keep_default_na=False)
+    assert parse_flag_labels(df["flags"][0]) == parse_flag_labels("qc:suspect;ea:tmin;wind:default")
+
+
 def test_missing_values_and_policy(tmp_path: Path) -> None:
     text = "date,tmax_c,tmin_c,wind2m_ms\n2001-07-15,26.6,14.8,\n2001-07-16,,14.0,2.0\n"
     code, out, _ = invoke(

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import structlog
 from typer.testing import CliRunner
 
 from evapo.calibration import fit_calibration, load_calibration
@@ -38,6 +40,16 @@ METHODS = {
     "nasa_power_monthly_bias",
 }
 SCORES = {"KGE", "MAE", "R2", "NSE", "RMSE", "PBIAS", "coverage"}
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """The CLI configures structlog on CliRunner's temporary stderr: start from structlog's
+    defaults and restore the previous configuration afterwards."""
+    saved = structlog.get_config()
+    structlog.reset_defaults()
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture(scope="module")

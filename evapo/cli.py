@@ -123,6 +123,15 @@ def submit(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write the result (.csv or .json).")
     ] = None,
+    method: Annotated[str | None, typer.Option("--method", help="fao56 (default) or asce.")] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option("--reference", help="short grass ETo (default) or tall alfalfa ETr (asce)."),
+    ] = None,
+    rso: Annotated[
+        str | None,
+        typer.Option("--rso", help="Clear-sky radiation: simple or full (asce; its default)."),
+    ] = None,
 ) -> None:
     """Submit a job to a server, show its live progress, and write the result."""
     import asyncio
@@ -141,6 +150,9 @@ def submit(
                 sources=names,
                 elevation=elevation,
                 output=output,
+                method=method,
+                reference=reference,
+                rso=rso,
             )
         )
     except (ClientError, ConnectionLost) as exc:

@@ -125,13 +125,24 @@ class EvapoClient:
         end: date | str,
         sources: Sequence[str] | None = None,
         elevation: float | None = None,
+        method: str | None = None,
+        reference: str | None = None,
+        rso: str | None = None,
     ) -> Submitted:
-        """Create a job; raises :class:`ClientError` (422 with per-field details) when refused."""
+        """Create a job; raises :class:`ClientError` (422 with per-field details) when refused.
+
+        ``method`` (``fao56``/``asce``), ``reference`` (``short``/``tall``) and ``rso``
+        (``simple``/``full``) choose the reference ET equation; omitted ones take the server's
+        defaults (FAO-56 grass).
+        """
         body: dict[str, Any] = {"lat": lat, "lon": lon, "start": _iso(start), "end": _iso(end)}
         if sources is not None:
             body["sources"] = list(sources)
         if elevation is not None:
             body["elevation"] = elevation
+        for key, value in (("method", method), ("reference", reference), ("rso", rso)):
+            if value is not None:
+                body[key] = value
         data = (await self._request("POST", "/api/v1/jobs", json=body)).json()
         return Submitted(**{k: data[k] for k in ("job_id", "status_url", "ws_url", "result_url")})
 
@@ -195,11 +206,22 @@ async def run_job(
     sources: Sequence[str] | None = None,
     elevation: float | None = None,
     on_message: OnMessage | None = None,
+    method: str | None = None,
+    reference: str | None = None,
+    rso: str | None = None,
 ) -> tuple[Event, dict[str, Any] | None]:
     """Submit, follow to the end and fetch the JSON result (None unless SUCCESS)."""
     async with EvapoClient(server) as client:
         job = await client.submit(
-            lat=lat, lon=lon, start=start, end=end, sources=sources, elevation=elevation
+            lat=lat,
+            lon=lon,
+            start=start,
+            end=end,
+            sources=sources,
+            elevation=elevation,
+            method=method,
+            reference=reference,
+            rso=rso,
         )
         final = await client.follow(job.job_id, on_message=on_message)
         result = await client.result(job.job_id) if final.type == "SUCCESS" else None
@@ -215,11 +237,23 @@ def run_job_sync(
     end: date | str,
     sources: Sequence[str] | None = None,
     elevation: float | None = None,
+    method: str | None = None,
+    reference: str | None = None,
+    rso: str | None = None,
 ) -> tuple[Event, dict[str, Any] | None]:
     """Blocking :func:`run_job` for scripts and notebooks without an event loop."""
     return asyncio.run(
         run_job(
-            server, lat=lat, lon=lon, start=start, end=end, sources=sources, elevation=elevation
+            server,
+            lat=lat,
+            lon=lon,
+            start=start,
+            end=end,
+            sources=sources,
+            elevation=elevation,
+            method=method,
+            reference=reference,
+            rso=rso,
         )
     )
 
@@ -238,6 +272,9 @@ async def submit_with_progress(
     sources: Sequence[str] | None = None,
     elevation: float | None = None,
     output: Path | None = None,
+    method: str | None = None,
+    reference: str | None = None,
+    rso: str | None = None,
 ) -> bool:
     """Submit, show a rich progress bar while following, write ``output`` (.csv or .json).
 
@@ -249,7 +286,15 @@ async def submit_with_progress(
     console = Console(stderr=True)
     async with EvapoClient(server) as client:
         job = await client.submit(
-            lat=lat, lon=lon, start=start, end=end, sources=sources, elevation=elevation
+            lat=lat,
+            lon=lon,
+            start=start,
+            end=end,
+            sources=sources,
+            elevation=elevation,
+            method=method,
+            reference=reference,
+            rso=rso,
         )
         console.print(f"job {job.job_id} submitted")
         columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
@@ -271,7 +316,7 @@ async def submit_with_progress(
         console.print(
             f"ET0 total {_num(summary.get('eto_total_mm'), '.1f')} mm, "
             f"mean {_num(summary.get('eto_mean_mm'), '.2f')} mm/day "
-            f"over {summary.get('n_days')} days"
+            f"over {summary.get('n_days')} days ({summary.get('eto_method', 'fao56')})"
         )
         if output is not None:
             if output.suffix.lower() == ".csv":

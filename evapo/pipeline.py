@@ -216,12 +216,14 @@ async def run_pipeline(
         lon=spec.lon,
         elevation_m=elevation,
         calibration=services.calibration,
+        choice=spec.choice,
     )
     await emit(
         90,
         "fusion",
-        f"fused {len(checked)} source(s) and computed FAO-56 ET0 ({fused.method})",
-        {"calibrated": bool(fused.calibrated)},
+        f"fused {len(checked)} source(s) and computed {fused.eto_method} reference ET "
+        f"({fused.method})",
+        {"calibrated": bool(fused.calibrated), "eto_method": fused.eto_method},
     )
     return fused
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from evapo.store.jobs import JobSpec, JobStatus
 
@@ -52,6 +52,12 @@ class JobPublic(BaseModel):
     error: JobProblem | None
     summary: dict[str, Any] | None = Field(description="Result summary once succeeded.")
     result_url: str | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def eto_method(self) -> str:
+        """Label of the reference ET method the job computes with (e.g. ``asce-tall-full``)."""
+        return self.spec.choice.label
 
 
 class JobList(BaseModel):

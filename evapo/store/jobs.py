@@ -13,7 +13,14 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -35,6 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
+from evapo.science.asce import Method, MethodChoice, Reference, RsoMethod
 from evapo.store.db import Base, make_sessionmaker
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -88,6 +96,18 @@ class JobSpec(BaseModel):
     elevation: float | None = Field(
         None, ge=-500, le=9000, description="Elevation [m]; looked up when omitted."
     )
+    method: Method = Field(
+        "fao56", description="Reference ET equation: FAO-56 Penman-Monteith or ASCE-EWRI 2005."
+    )
+    reference: Reference = Field(
+        "short",
+        description="Reference surface: short grass (ETo) or tall alfalfa (ETr, ASCE only).",
+    )
+    rso: RsoMethod | None = Field(
+        None,
+        description="Clear-sky radiation: simple or full (ASCE Appendix D, ASCE only); "
+        "default: simple for FAO-56, full for ASCE.",
+    )
 
     @field_validator("sources")
     @classmethod
@@ -102,6 +122,27 @@ class JobSpec(BaseModel):
         if not value:
             raise ValueError("must name at least one source, or be omitted")
         return list(dict.fromkeys(value))
+
+    @field_validator("reference", "rso")
+    @classmethod
+    def _method_allows(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Refuse what the method does not define (FAO-56 has no tall reference, no full Rso)."""
+        method = info.data.get("method")
+        if method is None:  # the method itself was refused: reported on its own field
+            return value
+        fields: dict[str, Any] = {"method": method, info.field_name or "": value}
+        if info.field_name == "rso" and "reference" in info.data:
+            fields["reference"] = info.data["reference"]
+        try:
+            MethodChoice(**fields)
+        except ValueError as exc:
+            raise ValueError(str(exc).removeprefix(f"{info.field_name}: ")) from None
+        return value
+
+    @property
+    def choice(self) -> MethodChoice:
+        """The reference ET method this job computes with."""
+        return MethodChoice(method=self.method, reference=self.reference, rso=self.rso)
 
 
 class JobRow(Base):

@@ -91,12 +91,13 @@ async def get_job(job: JobDep, services: ServicesDep) -> JobPublic:
     return await _public(job, services)
 
 
-def _csv(rows: list[dict[str, Any]]) -> str:
-    columns = list(dict.fromkeys(key for row in rows for key in row))
+def _csv(rows: list[dict[str, Any]], method: str) -> str:
+    """The rows as CSV, each saying which reference ET ``method`` made it (last column)."""
+    columns = [*dict.fromkeys(key for row in rows for key in row), "method"]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(row | {"method": method} for row in rows)
     return out.getvalue()
 
 
@@ -116,7 +117,8 @@ async def get_result(
     if job.status is not JobStatus.SUCCEEDED:
         raise HTTPException(409, f"job {job.id} has no result: it is {job.status.value}")
     if format == "csv":
-        text = await asyncio.to_thread(_csv, await store.result_rows(job.id))
+        method = (job.summary or {}).get("eto_method") or job.spec.choice.label
+        text = await asyncio.to_thread(_csv, await store.result_rows(job.id), method)
         headers = {"Content-Disposition": f'attachment; filename="evapo-{job.id}.csv"'}
         return Response(text, media_type="text/csv", headers=headers)
     rows = ",".join(await store.result_json_rows(job.id))

@@ -34,8 +34,10 @@ class QCRules:
         tdew_above_tmax_c: Tdew above Tmax by more than this is rejected [degC].
         wind_max_ms: a daily mean wind above this is rejected [m s-1].
         wind_suspect_ms: a daily mean wind above this is suspect [m s-1].
-        rs_over_rso_suspect: Rs above this multiple of Rso (Eq. 37) is suspect [-]; Rs above
-            the extraterrestrial radiation Ra (Eq. 21) is impossible and rejected.
+        rs_over_rso_suspect: Rs above this multiple of Rso (Eq. 37) is suspect [-].
+        rs_above_ra_mj: Rs above the extraterrestrial radiation Ra (Eq. 21) by more than this is
+            impossible and rejected [MJ m-2 day-1]; the margin allows for day windows that differ
+            from the solar day near polar night.
         precip_max_mm: a daily precipitation above this is rejected [mm] (record 1825 mm).
     """
 
@@ -47,6 +49,7 @@ class QCRules:
     wind_max_ms: float = 40.0
     wind_suspect_ms: float = 20.0
     rs_over_rso_suspect: float = 1.05
+    rs_above_ra_mj: float = 0.5
     precip_max_mm: float = 2000.0
 
 
@@ -189,8 +192,9 @@ def check_daily(
         rso = fao56.clear_sky_radiation(ra, elev)
         rs = v["rs_mj_m2"]
         c.add("rs_mj_m2", rs < 0.0, "negative solar radiation", "rejected")
-        c.add("rs_mj_m2", rs > ra, "above extraterrestrial radiation Ra (Eq. 21)", "rejected")
-        bright = (rs > rules.rs_over_rso_suspect * rso) & (rs <= ra)
+        beyond = rs > ra + rules.rs_above_ra_mj
+        c.add("rs_mj_m2", beyond, "above extraterrestrial radiation Ra (Eq. 21)", "rejected")
+        bright = (rs > rules.rs_over_rso_suspect * rso) & ~beyond
         rule = f"above {rules.rs_over_rso_suspect:g} x clear-sky Rso (Eq. 37)"
         c.add("rs_mj_m2", bright, rule, "suspect")
 

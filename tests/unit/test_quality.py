@@ -152,3 +152,16 @@ def test_real_nasa_power_series_has_no_rejections(shared_data: Path) -> None:
     report = check_daily(raw, lat_deg=-12.14, elevation_m=442.0)
     assert report.rejected == []
     assert len(report.suspect) < 0.01 * len(df)
+
+
+def test_polar_night_radiation_margin() -> None:
+    """At 78 N in December Ra = 0: a trace of Rs is suspect, more than 0.5 MJ is rejected."""
+    dates = np.arange("2001-12-20", "2001-12-22", dtype="datetime64[D]")
+    raw = DailySeries(
+        dates=dates,
+        values={"rs_mj_m2": np.array([0.3, 1.0])},
+        flags=np.zeros(2, np.uint32),
+    )
+    report = check_daily(raw, lat_deg=78.2, elevation_m=10.0)
+    assert [i.action for i in report.issues] == ["suspect", "rejected"]
+    assert report.series["rs_mj_m2"][0] == 0.3 and np.isnan(report.series["rs_mj_m2"][1])

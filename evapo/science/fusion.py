@@ -238,12 +238,21 @@ def _neighbour(x: FloatArray, step: int) -> FloatArray:
     return np.where(np.isfinite(out), out, x)
 
 
+def columns(cols: Sequence[FloatArray]) -> FloatArray:
+    """Stack 1-D columns into an (n, k) column-major matrix (contiguous column writes)."""
+    n = len(cols[0])
+    out = np.empty((n, len(cols)), order="F")
+    for j, col in enumerate(cols):
+        out[:, j] = col
+    return out
+
+
 def common_features(dates: NDArray[np.datetime64], ra: FloatArray) -> FloatArray:
     """Predictors shared by every family, shape (n, len(COMMON_FEATURES))."""
     doy = (dates - dates.astype("datetime64[Y]").astype("datetime64[D]")).astype(np.float64) + 1.0
     w = 2.0 * np.pi * doy / 365.25
     one = np.ones(len(dates))
-    return np.column_stack([one, np.cos(w), np.sin(w), np.cos(2 * w), np.sin(2 * w), ra])
+    return columns([one, np.cos(w), np.sin(w), np.cos(2 * w), np.sin(2 * w), ra])
 
 
 def family_features(eto: EtoResult, series: DailySeries) -> FloatArray:
@@ -256,7 +265,7 @@ def family_features(eto: EtoResult, series: DailySeries) -> FloatArray:
     # Only measured wind and radiation count: FAO-56 defaults are not evidence of the weather.
     u2 = np.where(np.isfinite(series["wind2m_ms"]), d["u2"], np.nan)
     rs = np.where(np.isfinite(series["rs_mj_m2"]), d["rs"], np.nan)
-    return np.column_stack(
+    return columns(
         [
             e,
             _neighbour(e, -1),
@@ -300,12 +309,11 @@ def build_family_inputs(
         present = [n for n in names if n in aligned]
         if not present:
             continue
-        n_days = len(next(iter(aligned.values())))
-        feats = np.full((n_days, len(FAMILY_FEATURES)), np.nan)
-        index = np.full(n_days, -1, np.int8)
-        for name in present:
+        feats = family_features(results[present[0]], aligned[present[0]])
+        index = np.where(finite_rows(feats), names.index(present[0]), -1).astype(np.int8)
+        for name in present[1:]:
             f = family_features(results[name], aligned[name])
-            take = (index < 0) & np.isfinite(f).all(axis=1)
+            take = (index < 0) & finite_rows(f)
             feats[take] = f[take]
             index[take] = names.index(name)
         out[family] = FamilyInputs(features=feats, source_index=index)
@@ -317,7 +325,38 @@ def model_matrix(
 ) -> FloatArray:
     """Design matrix of a model over the given families (NaN rows where one is missing)."""
     blocks = [common] + [families[f].features for f in model_families]
-    return np.column_stack(blocks)
+    out = np.empty((len(common), sum(b.shape[1] for b in blocks)), order="F")
+    start = 0
+    for block in blocks:
+        out[:, start : start + block.shape[1]] = block
+        start += block.shape[1]
+    return out
+
+
+def finite_rows(x: FloatArray) -> NDArray[np.bool_]:
+    """Rows of a column-major matrix whose every entry is finite."""
+    ok = np.isfinite(x[:, 0])
+    for j in range(1, x.shape[1]):
+        ok &= np.isfinite(x[:, j])
+    return ok
+
+
+def predict_model(
+    common: FloatArray,
+    families: Mapping[str, FamilyInputs],
+    model_families: Sequence[str],
+    coef: FloatArray,
+    mask: NDArray[np.bool_],
+) -> FloatArray:
+    """The linear model on the masked days, block by block (same as ``model_matrix`` @ coef)."""
+    take: slice | NDArray[np.bool_] = slice(None) if mask.all() else mask
+    k = common.shape[1]
+    pred = predict(common[take], coef[:k])
+    for family in model_families:
+        block = families[family].features
+        pred += predict(block[take], coef[k : k + block.shape[1]])
+        k += block.shape[1]
+    return pred
 
 
 def predict(x: FloatArray, coef: FloatArray) -> FloatArray:
@@ -442,13 +481,11 @@ def _calibrated_estimate(
             ok &= families[family].source_index >= 0
         if not ok.any():
             continue
-        x = model_matrix(
-            common[ok], {f: families[f].rows(ok) for f in model.families}, model.families
-        )
         adj, st = _local_adjustment(model, calibration, lat, lon)
         if len(st) > len(stations):
             stations = st
-        pred = predict(x, np.asarray(model.coef)) * adj[month[ok]]
+        pred = predict_model(common, families, model.families, np.asarray(model.coef), ok)
+        pred = pred * adj[month[ok]]
         value[ok] = np.maximum(pred, 0.0)
         scale[ok] = model.anomaly_scale
         rel_rmse[ok] = np.asarray(model.rel_rmse)[month[ok]]
@@ -644,13 +681,20 @@ def _fuse_weather(
         if name in FORECAST_SOURCES:
             flags[used & np.isfinite(results[name].eto)] |= np.uint32(Flag.FORECAST)
     values: dict[str, FloatArray] = {}
+    rows = np.arange(n)
     for col in COLUMNS:
         x = np.array([aligned[name].values[col] for name in names])
         have = np.isfinite(x)
+        if not have.any():
+            values[col] = np.full(n, np.nan)
+            continue
+        if len(names) == 1:
+            values[col] = x[0].copy()
+            continue
         ww = np.where(have, w, 0.0)
         tot = ww.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             values[col] = np.where(tot > 0, (ww * np.where(have, x, 0.0)).sum(axis=0) / tot, np.nan)
-        filled = (tot > 0) & ~have[main, np.arange(n)]
+        filled = (tot > 0) & ~have[main, rows]
         flags[filled] |= np.uint32(Flag.GAP_FILLED)
     return DailySeries(dates=dates, values=values, flags=flags, source="fused"), flags.copy()

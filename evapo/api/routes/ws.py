@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
-from fastapi import APIRouter, Query, WebSocket
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketState
 
 from evapo.api import metrics
 from evapo.api.deps import WsServicesDep
@@ -47,9 +49,17 @@ async def _send_outcome_only(
     outcome = terminal_event(job)
     if outcome is None:
         return False
-    await websocket.send_text(outcome.model_copy(update={"seq": after + 1}).model_dump_json())
-    await websocket.close(code=1000)
+    with contextlib.suppress(WebSocketDisconnect):
+        await websocket.send_text(outcome.model_copy(update={"seq": after + 1}).model_dump_json())
+        await _close(websocket, 1000)
     return True
+
+
+async def _close(websocket: WebSocket, code: int, reason: str = "") -> None:
+    """Close unless the client already went away (then there is nobody to tell)."""
+    if websocket.application_state is WebSocketState.CONNECTED:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await websocket.close(code=code, reason=reason)
 
 
 @router.websocket("/ws/jobs/{job_id}")
@@ -60,7 +70,7 @@ async def job_events(
     await websocket.accept()
     job = await services.store.get(job_id)
     if job is None:
-        await websocket.close(code=UNKNOWN_JOB, reason=f"unknown job {job_id}")
+        await _close(websocket, UNKNOWN_JOB, f"unknown job {job_id}")
         return
     if job.status.final and await _send_outcome_only(websocket, job, after, services):
         return
@@ -75,4 +85,4 @@ async def job_events(
         await asyncio.gather(sender, receiver, return_exceptions=True)
         metrics.OPEN_SOCKETS.dec()
     if sender.done() and not sender.cancelled() and sender.exception() is None:
-        await websocket.close(code=1000)
+        await _close(websocket, 1000)

@@ -263,6 +263,8 @@ def validate(
         typer.echo(f"evapo validate: {exc}", err=True)
         raise typer.Exit(2) from exc
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=120)
     console.print(render_city_table(result))
     console.print(render_table(result))
     if json_out is not None:

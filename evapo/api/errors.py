@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import traceback
 import uuid
 
 from redis.exceptions import RedisError
@@ -75,7 +76,9 @@ class ErrorShieldMiddleware:
                 method=scope.get("method", "WS"),
                 path=path,
                 job_id=job_id_in(path),
-                exc_info=exc,
+                error=f"{type(exc).__name__}: {exc}",
+                # Plain text: cheap under any structlog renderer (rich tracebacks are slow).
+                traceback="".join(traceback.format_exception(exc)),
             )
             if scope["type"] == "websocket":
                 await _close_socket(send, 1011 if status == 500 else 1013, detail)

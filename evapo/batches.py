@@ -35,7 +35,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from evapo.events.messages import Error, Event, Progress, Success, is_terminal
 from evapo.logging import get_logger
 from evapo.pipeline import JobFailure, SpecProblem, check_spec, today_utc
-from evapo.store.batches import BatchRecord, BatchStore, PointRecord, PointStatus
+from evapo.store.batches import (
+    BatchRecord,
+    BatchStore,
+    Counts,
+    PointOutcome,
+    PointRecord,
+    PointStatus,
+)
 from evapo.store.jobs import IsoDate, JobSpec, JobStatus
 
 if TYPE_CHECKING:
@@ -49,6 +56,8 @@ OPEN_METEO_GROUP = 50
 """Most locations sent in one grouped Open-Meteo request."""
 ELEVATION_GROUP = 100
 """Most locations sent in one grouped elevation request (the API's own limit is 100)."""
+FLUSH_POINTS = 5
+"""Finished points stored (and reported) together in one transaction."""
 CSV_COLUMNS = ("name", "lat", "lon", "elevation")
 """Columns of an uploaded points CSV (``elevation`` optional)."""
 
@@ -482,34 +491,53 @@ async def run_points(
                 data={"done": 0, "failed": 0, "total": batch.n_points},
             )
         )
-    open_points = [p for p in await store.points(batch_id, indices) if not p.status.final]
-    if not open_points:
+    me = worker or worker_name()
+    claimed = await store.claim_points(batch_id, indices, worker=me)
+    if not claimed:
         await finish_if_done(batch_id, services)
         return []
-    me = worker or worker_name()
     today = today_utc()
     from evapo.sources.http import Upstream
 
     t0 = time.perf_counter()
     async with Upstream(settings) as http:
-        fetched = await prefetch(open_points, batch, services, http, today=today)
+        fetched = await prefetch(claimed, batch, services, http, today=today)
     log.info(
         "batch_prefetched",
         batch_id=batch_id,
-        points=len(open_points),
+        points=len(claimed),
         requests=fetched.requests,
         seconds=round(time.perf_counter() - t0, 3),
     )
     limit = asyncio.Semaphore(settings.batch_concurrency)
-    # Store, count and report one point at a time, so this share's counts only ever grow.
+    # Finished points are stored and reported a few at a time (one transaction, one count),
+    # under a lock so that this share's counts only ever grow.
     report = asyncio.Lock()
+    ended: list[tuple[PointRecord, PointOutcome]] = []
     retry: list[int] = []
+
+    async def flush() -> None:
+        async with report:
+            if not ended:
+                return
+            group = ended[:]
+            ended.clear()
+            stored = set(await store.finish_points(batch_id, [o for _, o in group]))
+            counts = await store.counts(batch_id)
+            done = counts.done - sum(1 for _, o in group if o.idx in stored and o.rows is not None)
+            failed = counts.failed - sum(1 for _, o in group if o.idx in stored and o.rows is None)
+            for point, outcome in group:
+                if outcome.idx not in stored:
+                    continue
+                ok = outcome.rows is not None
+                done, failed = done + ok, failed + (not ok)
+                reason = None if ok else f"{outcome.error_code}: {outcome.message}"
+                await _point_event(
+                    batch_id, point, reason, Counts(counts.total, done, failed), services
+                )
 
     async def one(point: PointRecord) -> None:
         async with limit:
-            claimed = await store.claim_point(batch_id, point.idx, worker=me)
-            if claimed is None:
-                return
             try:
                 rows = await _compute(point, batch, fetched.elevations.get(point.idx), services)
             except JobFailure as failure:
@@ -521,11 +549,11 @@ async def run_points(
                 log.exception("batch_point_crashed", batch_id=batch_id, index=point.idx)
                 code, message = "internal", f"internal error: {type(exc).__name__}: {exc}"
             else:
-                async with report:
-                    if await store.finish_point(batch_id, point.idx, rows=rows):
-                        await _point_event(batch_id, claimed, "succeeded", None, services)
+                ended.append((point, PointOutcome(point.idx, rows)))
+                if len(ended) >= FLUSH_POINTS:
+                    await flush()
                 return
-            if claimed.attempts < settings.batch_point_attempts:
+            if point.attempts < settings.batch_point_attempts:
                 await store.requeue_point(batch_id, point.idx, error_code=code, message=message)
                 retry.append(point.idx)
                 log.warning(
@@ -536,17 +564,15 @@ async def run_points(
                     reason=message,
                 )
                 return
-            async with report:
-                if await store.finish_point(
-                    batch_id, point.idx, rows=None, error_code=code, message=message
-                ):
-                    await _point_event(batch_id, claimed, "failed", f"{code}: {message}", services)
+            ended.append((point, PointOutcome(point.idx, None, code, message)))
+            await flush()
 
-    await asyncio.gather(*(one(p) for p in open_points))
+    await asyncio.gather(*(one(p) for p in claimed))
+    await flush()
     log.info(
         "batch_share_done",
         batch_id=batch_id,
-        points=len(open_points),
+        points=len(claimed),
         retry=len(retry),
         worker=me,
         seconds=round(time.perf_counter() - t0, 3),
@@ -556,9 +582,9 @@ async def run_points(
 
 
 async def _point_event(
-    batch_id: str, point: PointRecord, status: str, reason: str | None, services: Services
+    batch_id: str, point: PointRecord, reason: str | None, counts: Counts, services: Services
 ) -> None:
-    counts = await BatchStore(services.engine).counts(batch_id)
+    status = "succeeded" if reason is None else "failed"
     progress = 100.0 * counts.finished / max(counts.total, 1)
     message = f"point {point.idx} ({point.name}) {status}" + (f": {reason}" if reason else "")
     await services.events.append(

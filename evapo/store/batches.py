@@ -170,6 +170,32 @@ class RegionRecord:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class PointOutcome:
+    """How one point ended: its daily rows, or an error code and message."""
+
+    idx: int
+    rows: list[dict[str, Any]] | None
+    error_code: str | None = None
+    message: str | None = None
+
+
+def _outcome_values(outcome: PointOutcome) -> dict[str, Any]:
+    if outcome.rows is not None:
+        text = json.dumps(json_safe(outcome.rows), separators=(",", ":"), allow_nan=False)
+        return {
+            "status": PointStatus.SUCCEEDED.value,
+            "rows": text,
+            "error_code": None,
+            "message": None,
+        }
+    return {
+        "status": PointStatus.FAILED.value,
+        "error_code": outcome.error_code or "failed",
+        "message": outcome.message or "",
+    }
+
+
 def _utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
@@ -337,6 +363,51 @@ class BatchStore:
         found = await self.points(batch_id, [idx])
         return found[0] if found else None
 
+    async def claim_points(
+        self, batch_id: str, indices: list[int] | None, *, worker: str
+    ) -> list[PointRecord]:
+        """Mark the open points among ``indices`` (all when None) running, in one statement.
+
+        Returns the points claimed (one more attempt each); finished points are left alone.
+        """
+        where = [BatchPointRow.batch_id == batch_id, BatchPointRow.status.in_(_OPEN_POINT)]
+        if indices is not None:
+            where.append(BatchPointRow.idx.in_(indices))
+        query = (
+            update(BatchPointRow)
+            .where(*where)
+            .values(
+                status=PointStatus.RUNNING.value,
+                attempts=BatchPointRow.attempts + 1,
+                worker=worker,
+            )
+            .returning(BatchPointRow.idx)
+        )
+        async with self._session() as session, session.begin():
+            claimed = sorted((await session.scalars(query)).all())
+        return await self.points(batch_id, claimed) if claimed else []
+
+    async def finish_points(self, batch_id: str, outcomes: list[PointOutcome]) -> list[int]:
+        """Store several points' rows or errors in one transaction; return the indices stored.
+
+        A point already final is skipped (never stored twice).
+        """
+        stored: list[int] = []
+        async with self._session() as session, session.begin():
+            for outcome in outcomes:
+                query = (
+                    update(BatchPointRow)
+                    .where(
+                        BatchPointRow.batch_id == batch_id,
+                        BatchPointRow.idx == outcome.idx,
+                        BatchPointRow.status.in_(_OPEN_POINT),
+                    )
+                    .values(**_outcome_values(outcome))
+                )
+                if (await session.execute(query)).rowcount:
+                    stored.append(outcome.idx)
+        return stored
+
     async def requeue_point(
         self, batch_id: str, idx: int, *, error_code: str, message: str
     ) -> bool:
@@ -363,20 +434,7 @@ class BatchStore:
         message: str | None = None,
     ) -> bool:
         """Store a point's rows (succeeded) or its error (failed); False when already final."""
-        if rows is not None:
-            text = json.dumps(json_safe(rows), separators=(",", ":"), allow_nan=False)
-            values: dict[str, Any] = {
-                "status": PointStatus.SUCCEEDED.value,
-                "rows": text,
-                "error_code": None,
-                "message": None,
-            }
-        else:
-            values = {
-                "status": PointStatus.FAILED.value,
-                "error_code": error_code or "failed",
-                "message": message or "",
-            }
+        values = _outcome_values(PointOutcome(idx, rows, error_code, message))
         query = (
             update(BatchPointRow)
             .where(

@@ -72,6 +72,9 @@ def make_celery(settings: Settings) -> Celery:
         "broker_connection_retry_on_startup": True,
         "broker_connection_timeout": 4.0,
         "broker_heartbeat": 10,
+        # A pool process reports UP only after worker_process_init has opened its services;
+        # on a busy machine that takes longer than Celery's 4 s default.
+        "worker_proc_alive_timeout": 60.0,
     }
     if is_redis_broker(settings.broker_url):
         conf["broker_transport_options"] = {
@@ -140,6 +143,7 @@ _STATE = _WorkerState()
 
 async def _run_job(job_id: str, services: Services, *, redelivered: bool) -> None:
     """Fail a job that used up its deliveries, else hand it to ``execute_job``."""
+    from evapo.events.messages import Progress
     from evapo.pipeline import ensure_terminal_event, execute_job
     from evapo.store.jobs import JobStatus
 
@@ -159,8 +163,23 @@ async def _run_job(job_id: str, services: Services, *, redelivered: bool) -> Non
         if final is not None:
             await ensure_terminal_event(final, services)
         return
-    if redelivered or (job is not None and job.status is JobStatus.RUNNING):
-        jlog.warning("job_redelivered", attempts=None if job is None else job.attempts)
+    if job is not None and job.status is JobStatus.RUNNING:
+        # The previous attempt's process died mid-job: say so before the steps start over.
+        jlog.warning("job_redelivered", attempts=job.attempts)
+        await services.events.append(
+            Progress(
+                job_id=job_id,
+                progress=0,
+                step="retry",
+                message=(
+                    "the worker running this job stopped; running it again "
+                    f"(attempt {job.attempts + 1} of {max_attempts})"
+                ),
+                data={"attempt": job.attempts + 1, "max_attempts": max_attempts},
+            )
+        )
+    elif redelivered:
+        jlog.info("job_redelivered_not_started")
     await execute_job(job_id, services)
 
 
@@ -180,6 +199,26 @@ def connect_worker_signals(settings: Settings) -> None:
     signals.worker_process_shutdown.connect(_shutdown, weak=False)
 
 
+PRELOADED_MODULES = (
+    "evapo.services",
+    "evapo.pipeline",
+    "evapo.sources",
+    "evapo.science.quality",
+    "evapo.science.fusion",
+    "evapo.calibration",
+    "evapo.store.cache",
+)
+"""Imported once in the worker's main process so every forked pool process starts warm."""
+
+
+def preload_modules() -> None:
+    """Import the pipeline's modules before the pool forks (imports only: no loop, no sockets)."""
+    import importlib
+
+    for name in PRELOADED_MODULES:
+        importlib.import_module(name)
+
+
 _LAZY_APP: Celery | None = None
 
 
@@ -188,6 +227,7 @@ def worker_app(settings: Settings | None = None) -> Celery:
     global _LAZY_APP  # noqa: PLW0603
     if _LAZY_APP is None:
         settings = settings or get_settings()
+        preload_modules()
         _LAZY_APP = make_celery(settings)
         connect_worker_signals(settings)
     return _LAZY_APP

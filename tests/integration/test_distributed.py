@@ -235,6 +235,11 @@ async def test_pool_process_killed_mid_job_is_redelivered_and_completes(
     assert code == 1000
     assert events[-1]["type"] == "SUCCESS", events[-3:]
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    retries = [e for e in events if e["type"] == "PROGRESS" and e["step"] == "retry"]
+    assert len(retries) == 1
+    assert retries[0]["data"] == {"attempt": 2, "max_attempts": 3}
+    steps_after_retry = [e.get("step") for e in events[events.index(retries[0]) :]]
+    assert "validate" in steps_after_retry
     status = (await http.get(accepted["status_url"])).json()
     assert (status["status"], status["attempts"]) == ("succeeded", 2)
     assert await stored_rows(stack.settings, accepted["job_id"]) == (DAYS, DAYS)

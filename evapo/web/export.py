@@ -69,12 +69,28 @@ def to_xlsx(rows: list[dict[str, Any]], summary: dict[str, Any], spec: dict[str,
     return out.getvalue()
 
 
+def result_method(result: dict[str, Any]) -> str | None:
+    """Label of the reference ET method that made ``result`` (``None`` when it does not say)."""
+    summary: dict[str, Any] = result.get("summary") or {}
+    label = summary.get("eto_method")
+    return str(label) if label else None
+
+
 def export_result(result: dict[str, Any], kind: str, lang: str) -> tuple[str, bytes]:
-    """File name and bytes of ``result`` (``{job_id, spec?, summary, rows}``) as ``kind``."""
+    """File name and bytes of ``result`` (``{job_id, spec?, summary, rows}``) as ``kind``.
+
+    When the result names its reference ET method, the file name ends with it and the CSV and
+    Excel daily rows carry it in a last ``method`` column (JSON has it in ``summary``).
+    """
     rows: list[dict[str, Any]] = result.get("rows") or []
     summary: dict[str, Any] = result.get("summary") or {}
     spec: dict[str, Any] = result.get("spec") or {}
     stem = f"evapo-{result.get('job_id', 'result')}"
+    method = result_method(result)
+    if method is not None:
+        stem = f"{stem}-{method}"
+        if kind in ("csv", "xlsx"):
+            rows = [row | {"method": method} for row in rows]
     if kind == "csv":
         return f"{stem}{'-pt' if lang == 'pt' else ''}.csv", to_csv(rows, lang)
     if kind == "xlsx":

@@ -16,6 +16,13 @@ MAX_FORECAST_DAYS = 16
 MAX_RECENT_DAYS = 366
 ELEVATION_RANGE_M = (-500.0, 9000.0)
 
+#: Methods offered by the selector: value -> (i18n key, API fields; FAO-56 is the API default).
+METHOD_OPTIONS: dict[str, tuple[str, dict[str, str]]] = {
+    "fao56": ("method_fao56", {}),
+    "asce-short": ("method_asce_short", {"method": "asce", "reference": "short"}),
+    "asce-tall": ("method_asce_tall", {"method": "asce", "reference": "tall"}),
+}
+
 _HEMI_SIGN = {"N": 1, "S": -1, "E": 1, "W": -1, "L": 1, "O": -1}
 """Hemisphere letters (English and Portuguese: L = leste, O = oeste) and their sign."""
 _DMS_NUMBERS = re.compile(r"\d+(?:[.,]\d+)?")
@@ -145,8 +152,12 @@ def read_form(
     forecast_days: int | str | None,
     lang: str,
     today: date,
+    method: str | None = None,
 ) -> FormResult:
-    """Validate every field; the job request (API body) when all are valid."""
+    """Validate every field; the job request (API body) when all are valid.
+
+    ``method`` is a key of :data:`METHOD_OPTIONS` (``None``: FAO-56, the API default).
+    """
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
     for name, text in (("lat", lat), ("lon", lon)):
@@ -170,9 +181,13 @@ def read_form(
         values["start"], values["end"] = first.isoformat(), last.isoformat()
     except FieldError as exc:
         errors["dates"] = t(lang, exc.key, **exc.params)
-    if errors:
+    choice = METHOD_OPTIONS.get(method or "fao56")
+    if choice is None:
+        errors["method"] = t(lang, "err_method")
+    if errors or choice is None:
         return FormResult(request=None, errors=errors)
     request = {k: values[k] for k in ("lat", "lon", "start", "end")}
     if values["elevation"] is not None:
         request["elevation"] = values["elevation"]
+    request.update(choice[1])
     return FormResult(request=request)

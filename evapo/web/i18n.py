@@ -113,6 +113,13 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "result_error": "The result could not be loaded: {message}",
         "language": "Language",
         "regional_map": "Regional map",
+        "method": "Reference ET method",
+        "method_fao56": "FAO-56 grass (ETo)",
+        "method_asce_short": "ASCE short grass (ETos)",
+        "method_asce_tall": "ASCE tall alfalfa (ETrs)",
+        "method_tall_hint": "Tall reference: not bias-corrected (calibrated for grass only).",
+        "err_method": "Choose one of the offered methods.",
+        "result_method": "Method: {method}",
     },
     "pt": {
         "title": "Evapo: evapotranspiração de referência diária",
@@ -222,6 +229,13 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "result_error": "Não foi possível carregar o resultado: {message}",
         "language": "Idioma",
         "regional_map": "Mapa regional",
+        "method": "Método da ET de referência",
+        "method_fao56": "FAO-56 grama (ETo)",
+        "method_asce_short": "ASCE cultura baixa, grama (ETos)",
+        "method_asce_tall": "ASCE cultura alta, alfafa (ETrs)",
+        "method_tall_hint": "Referência alta: sem correção de viés (calibrada só para grama).",
+        "err_method": "Escolha um dos métodos oferecidos.",
+        "result_method": "Método: {method}",
     },
 }
 

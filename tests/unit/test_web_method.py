@@ -1,0 +1,107 @@
+"""Dashboard method selector: the job request it sends, its labels, and method-aware downloads."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+
+import pytest
+from openpyxl import load_workbook
+
+from evapo.store.jobs import JobSpec
+from evapo.web.export import export_result, result_method
+from evapo.web.form import METHOD_OPTIONS, read_form
+from evapo.web.i18n import TEXT, t
+
+TODAY = date(2026, 11, 28)
+
+
+def _form(method: str | None, lang: str = "en") -> dict[str, object] | None:
+    return read_form(
+        lat="-12.15",
+        lon="-45.0",
+        elevation="",
+        mode="range",
+        start="2020-01-01",
+        end="2020-01-31",
+        recent_days=None,
+        forecast_days=None,
+        lang=lang,
+        today=TODAY,
+        method=method,
+    ).request
+
+
+@pytest.mark.parametrize(
+    ("choice", "fields", "label"),
+    [
+        (None, {}, "fao56"),
+        ("fao56", {}, "fao56"),
+        ("asce-short", {"method": "asce", "reference": "short"}, "asce-short-full"),
+        ("asce-tall", {"method": "asce", "reference": "tall"}, "asce-tall-full"),
+    ],
+)
+def test_selector_payload_is_a_valid_job_with_that_method(
+    choice: str | None, fields: dict[str, str], label: str
+) -> None:
+    request = _form(choice)
+    assert request is not None
+    base = {"lat": -12.15, "lon": -45.0, "start": "2020-01-01", "end": "2020-01-31"}
+    assert request == base | fields
+    assert JobSpec.model_validate(request).choice.label == label
+
+
+def test_unknown_selector_value_is_a_named_error_in_each_language() -> None:
+    for lang, text in (("en", "Choose one of the offered methods."), ("pt", "Escolha um")):
+        result = read_form(
+            lat="-12.15",
+            lon="-45.0",
+            elevation="",
+            mode="range",
+            start="2020-01-01",
+            end="2020-01-31",
+            recent_days=None,
+            forecast_days=None,
+            lang=lang,
+            today=TODAY,
+            method="penman",
+        )
+        assert result.request is None
+        assert result.errors["method"].startswith(text)
+
+
+def test_every_option_has_english_and_portuguese_labels() -> None:
+    for key, _fields in METHOD_OPTIONS.values():
+        assert t("en", key) != t("pt", key)
+        assert "ETo" in t("en", key) or "ETr" in t("en", key)
+    assert {"method", "method_tall_hint", "result_method"} <= set(TEXT["en"]) & set(TEXT["pt"])
+
+
+ROWS = [{"date": "2020-01-01", "eto_mm": 5.5, "flags": ["uncalibrated"]}]
+TALL = {
+    "job_id": "j1",
+    "spec": {"lat": -12.15, "method": "asce", "reference": "tall"},
+    "summary": {"eto_method": "asce-tall-full", "calibrated": False},
+    "rows": ROWS,
+}
+
+
+def test_downloads_say_which_method_made_them() -> None:
+    assert result_method(TALL) == "asce-tall-full"
+    name, payload = export_result(TALL, "csv", "en")
+    assert name == "evapo-j1-asce-tall-full.csv"
+    table = list(csv.DictReader(io.StringIO(payload.decode())))
+    assert table == [
+        {"date": "2020-01-01", "eto_mm": "5.5", "flags": "uncalibrated", "method": "asce-tall-full"}
+    ]
+    name, payload = export_result(TALL, "xlsx", "pt")
+    assert name == "evapo-j1-asce-tall-full.xlsx"
+    book = load_workbook(io.BytesIO(payload))
+    header, first = list(book["daily"].values)
+    assert header[-1] == "method" and first[-1] == "asce-tall-full"
+    summary = {row[0]: row[1] for row in book["summary"].values}
+    assert summary["eto_method"] == "asce-tall-full" and summary["reference"] == "tall"
+    name, payload = export_result(TALL, "json", "en")
+    assert name == "evapo-j1-asce-tall-full.json" and b'"eto_method": "asce-tall-full"' in payload
+    assert b'"method": "asce-tall-full"' not in payload  # JSON rows stay as the API gave them

@@ -104,6 +104,9 @@ class Calibration:
     """Per family: sum(reference) / sum(FAO-56 ET0) over all sites and days [-]; the default
     prior applied where the calibrated model does not (e.g. outside the domain). Annual, not
     monthly: the seasonal shape of the bias is specific to the region's climate."""
+    prior_band: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Per family: 5 % and 95 % quantiles of reference / (prior ratio x FAO-56) over all sites
+    and days [-], the 90 % band of the default prior."""
     feature_names: dict[str, list[str]] = field(
         default_factory=lambda: {
             "common": list(fusion.COMMON_FEATURES),
@@ -143,6 +146,7 @@ class Calibration:
             "families": dict(fusion.FAMILY_OF_SOURCE),
             "models": [asdict(m) for m in self.models],
             "prior_ratio": self.prior_ratio,
+            "prior_band": {k: list(v) for k, v in self.prior_band.items()},
         }
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
         return {"id": digest, "created": self.created, **body}
@@ -183,12 +187,21 @@ class Calibration:
         for family, ratio in prior_ratio.items():
             if not 0.2 < ratio < 5.0:
                 raise CalibrationError(f"prior_ratio[{family}]: {ratio} is outside (0.2, 5)")
+        prior_band: dict[str, tuple[float, float]] = {}
+        for family, band in data["prior_band"].items():
+            lo, hi = (float(x) for x in band)
+            if not 0.0 < lo < 1.0 < hi:
+                raise CalibrationError(f"prior_band[{family}]: expected 0 < q05 < 1 < q95")
+            prior_band[str(family)] = (lo, hi)
+        if set(prior_band) != set(prior_ratio):
+            raise CalibrationError("prior_band: one band per prior_ratio family is needed")
         dom = dict(data["domain"])
         dom["bbox"] = tuple(dom.get("bbox", Domain().bbox))
         return cls(
             sites=[Site(**s) for s in data["sites"]],
             models=models,
             prior_ratio=prior_ratio,
+            prior_band=prior_band,
             domain=Domain(**dom),
             period=(data["period"]["start"], data["period"]["end"]),
             created=str(data.get("created", "")),
@@ -395,15 +408,20 @@ def fit_from_designs(
         for size in range(len(present), 0, -1)
         for subset in combinations(present, size)
     ]
-    prior_ratio = {}
+    prior_ratio: dict[str, float] = {}
+    prior_band: dict[str, tuple[float, float]] = {}
     for family in present:
-        num = den = 0.0
+        pairs = []
         for d in designs:
             eto = d.families[family].features[:, 0]
-            ok = np.isfinite(eto) & np.isfinite(d.truth)
-            num += float(d.truth[ok].sum())
-            den += float(eto[ok].sum())
-        prior_ratio[family] = num / den if den > 0 else 1.0
+            ok = np.isfinite(eto) & np.isfinite(d.truth) & (eto > 0.05)
+            pairs.append((d.truth[ok], eto[ok]))
+        truth = np.concatenate([p[0] for p in pairs])
+        eto = np.concatenate([p[1] for p in pairs])
+        ratio = float(truth.sum() / eto.sum())
+        q05, q95 = np.quantile(truth / (ratio * eto), [0.05, 0.95])
+        prior_ratio[family] = ratio
+        prior_band[family] = (float(q05), float(q95))
     lats = [d.site.lat for d in designs]
     lons = [d.site.lon for d in designs]
     start = min(str(d.dates[0]) for d in designs)
@@ -412,6 +430,7 @@ def fit_from_designs(
         sites=[d.site for d in designs],
         models=models,
         prior_ratio=prior_ratio,
+        prior_band=prior_band,
         domain=Domain(
             radius_km=radius_km,
             length_scale_km=length_scale_km,

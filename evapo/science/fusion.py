@@ -510,37 +510,56 @@ def _calibrated_estimate(
     )
 
 
-def _prior_estimate(name: str, value: FloatArray, level: FloatArray) -> _Estimate:
-    """A source's prior estimate (FAO-56 ET0 times its prior ratio) with the default error SD.
+@dataclass
+class _Prior:
+    """A source's prior estimate [mm day-1] and its 90 % band as ratios [-]."""
+
+    value: FloatArray
+    lo_ratio: float
+    hi_ratio: float
+
+    @property
+    def rel_sd(self) -> float:
+        """Relative error SD implied by the band (normal in log space) [-]."""
+        return (math.log(self.hi_ratio) - math.log(self.lo_ratio)) / (2.0 * Z90)
+
+
+def _prior_estimate(name: str, prior: _Prior, value: FloatArray, level: FloatArray) -> _Estimate:
+    """A source's prior estimate as an :class:`_Estimate`.
 
     The error SD is relative to the day's ``level`` [mm day-1] (the calibrated estimate, else
-    the prior estimates' mean), so that uncalibrated sources get equal weights among themselves.
+    the prior estimates' mean), so that priors of equal width get equal weights.
     """
-    ok = np.isfinite(value)
+    n = len(value)
     return _Estimate(
         value=value,
-        variance=(PRIOR_REL_SD * np.maximum(level, 0.1)) ** 2,
-        lo_ratio=np.full(len(value), math.exp(-Z90 * PRIOR_REL_SD)),
-        hi_ratio=np.full(len(value), math.exp(Z90 * PRIOR_REL_SD)),
-        sources=[ok],
+        variance=(prior.rel_sd * np.maximum(level, 0.1)) ** 2,
+        lo_ratio=np.full(n, prior.lo_ratio),
+        hi_ratio=np.full(n, prior.hi_ratio),
+        sources=[np.isfinite(value)],
         names=[name],
     )
 
 
-def _prior_values(
-    per_source: Mapping[str, FloatArray], calibration: Calibration | None
-) -> tuple[dict[str, FloatArray], bool]:
-    """Each source's ET0 times its family's regional prior ratio (1 without one) [mm day-1]."""
-    out: dict[str, FloatArray] = {}
+def _priors(
+    per_source: Mapping[str, FloatArray], calibration: Calibration | None, widen: float
+) -> tuple[dict[str, _Prior], bool]:
+    """Each source's default prior: ET0 times its family's regional ratio, with its band.
+
+    With an artefact, a family's ratio and band come from all its reference sites (band
+    widened like the calibrated one); otherwise ratio 1 and relative SD :data:`PRIOR_REL_SD`.
+    """
+    out: dict[str, _Prior] = {}
     applied = False
+    default_lo, default_hi = math.exp(-Z90 * PRIOR_REL_SD), math.exp(Z90 * PRIOR_REL_SD)
     for name, eto in per_source.items():
-        family = FAMILY_OF_SOURCE.get(name)
-        ratio = calibration.prior_ratio.get(family or "") if calibration is not None else None
-        if ratio is None:
-            out[name] = eto
-        else:
-            out[name] = eto * ratio
+        family = FAMILY_OF_SOURCE.get(name) or ""
+        if calibration is not None and family in calibration.prior_ratio:
+            q05, q95 = calibration.prior_band[family]
+            out[name] = _Prior(eto * calibration.prior_ratio[family], q05**widen, q95**widen)
             applied = True
+        else:
+            out[name] = _Prior(eto, default_lo, default_hi)
     return out, applied
 
 
@@ -588,20 +607,18 @@ def fuse_point(
         if cal is not None:
             estimates.append(cal)
             calibrated_sources = {s for s, fam in FAMILY_OF_SOURCE.items() if fam in families}
-    prior, prior_applied = _prior_values(per_source, calibration)
-    stack = np.array(list(prior.values()))
+    prior, prior_applied = _priors(per_source, calibration, widen)
+    stack = np.array([p.value for p in prior.values()])
     count = np.isfinite(stack).sum(axis=0)
     level = np.where(count > 0, np.nansum(stack, axis=0) / np.maximum(count, 1), np.nan)
     has_cal = np.zeros(n, bool)
     if estimates:
         has_cal = np.isfinite(estimates[0].value)
         level = np.where(has_cal, estimates[0].value, level)
-    for name, value in prior.items():
-        if name in calibrated_sources:
-            # A calibrated family's source enters only on days its model could not be used.
-            estimates.append(_prior_estimate(name, np.where(has_cal, np.nan, value), level))
-        else:
-            estimates.append(_prior_estimate(name, value, level))
+    for name, p in prior.items():
+        # A calibrated family's source enters only on days its model could not be used.
+        value = np.where(has_cal, np.nan, p.value) if name in calibrated_sources else p.value
+        estimates.append(_prior_estimate(name, p, value, level))
 
     # Inverse error-variance weights.
     w = np.array([np.where(np.isfinite(e.value), 1.0 / e.variance, 0.0) for e in estimates])

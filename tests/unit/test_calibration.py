@@ -50,6 +50,8 @@ def test_learned_artefact_describes_its_training(learned: Calibration) -> None:
     # Both sources overestimate the reference here: the regional prior ratio is below 1.
     assert all(0.7 < r < 1.0 for r in learned.prior_ratio.values())
     assert learned.prior_ratio["nasa_power"] < 0.92
+    assert set(learned.prior_band) == set(learned.prior_ratio)
+    assert all(0.5 < lo < 1.0 < hi < 2.0 for lo, hi in learned.prior_band.values())
     south, west, north, east = learned.domain.bbox
     assert south < -12 < north < -10 and west < -45 < east
     for model in learned.models:
@@ -100,6 +102,8 @@ def test_loaded_artefact_predicts_identically(
         (lambda d: d["models"][0].update(ratio_q05=[0.9]), "ratio_q05"),
         (lambda d: d["feature_names"].update(family=["eto"]), "feature_names"),
         (lambda d: d["prior_ratio"].update(nasa_power=9.0), "prior_ratio"),
+        (lambda d: d["prior_band"].update(nasa_power=[1.1, 1.3]), "prior_band"),
+        (lambda d: d["prior_band"].pop("openmeteo"), "prior_band"),
     ],
 )
 def test_bad_artefacts_are_refused(learned: Calibration, change: object, message: str) -> None:

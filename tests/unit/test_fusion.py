@@ -148,7 +148,10 @@ def test_outside_the_domain_is_uncalibrated(
     ratio = calibration.prior_ratio["nasa_power"]
     assert 0.7 < ratio < 1.0
     assert np.allclose(fused.eto, ratio * fused.per_source_eto["nasa_power"])
-    assert np.allclose(fused.eto_lo, fused.eto * np.exp(-fusion.Z90 * fusion.PRIOR_REL_SD))
+    # Its band was measured on all reference sites, widened by half outside the domain.
+    q05, q95 = calibration.prior_band["nasa_power"]
+    assert np.allclose(fused.eto_lo, fused.eto * q05**1.5)
+    assert np.allclose(fused.eto_hi, fused.eto * q95**1.5)
 
 
 def test_missing_day_stays_local(

@@ -9,6 +9,7 @@ embedded runner as an asyncio task, the Celery worker inside its task.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from evapo.api import metrics
 from evapo.events.messages import Error, Event, Progress, Success, Timeout, is_terminal
 from evapo.logging import get_logger
-from evapo.store.jobs import JobRecord, JobSpec, JobStatus
+from evapo.store.jobs import JobRecord, JobSpec, JobStatus, json_safe
 
 if TYPE_CHECKING:
     from evapo.config import Settings
@@ -261,9 +262,12 @@ def terminal_event(job: JobRecord) -> Event | None:
 async def ensure_terminal_event(job: JobRecord, services: Services) -> None:
     """Append the final job's terminal event unless its log already ends with one."""
     event = terminal_event(job)
-    if event is None:
-        return
-    logged = await services.events.read(job.id)
+    if event is not None:
+        await _append_terminal(event, services)
+
+
+async def _append_terminal(event: Event, services: Services) -> None:
+    logged = await services.events.read(event.job_id)
     if not logged or not is_terminal(logged[-1]):
         await services.events.append(event)
 
@@ -274,14 +278,15 @@ async def _cancel_watch(job_id: str, services: Services) -> None:
 
     runner = services.runner
     signal = runner.cancel_signal(job_id) if isinstance(runner, EmbeddedJobRunner) else None
-    while not await services.store.is_cancel_requested(job_id):
+    poll_s = services.settings.cancel_poll_s
+    while True:  # the flag was read just before the job started: wait first, then re-read
         if signal is None:
-            await asyncio.sleep(services.settings.cancel_poll_s)
-            continue
-        try:
-            await asyncio.wait_for(signal.wait(), timeout=services.settings.cancel_poll_s)
-        except TimeoutError:
-            continue
+            await asyncio.sleep(poll_s)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(signal.wait(), timeout=poll_s)
+        if await services.store.is_cancel_requested(job_id):
+            return
 
 
 async def _cancellable(
@@ -373,9 +378,14 @@ async def execute_job(job_id: str, services: Services) -> None:
         _forget_cancel_signal(job_id, services)
     if stored:
         metrics.JOBS_FINISHED.labels(status=JobStatus.SUCCEEDED.value).inc()
-    latest = await store.get(job_id)
-    if latest is not None:
-        await ensure_terminal_event(latest, services)
+        await _append_terminal(
+            Success(job_id=job_id, summary=json_safe(summary), result_url=result_path(job_id)),
+            services,
+        )
+    else:  # another delivery finished it first: its outcome, once
+        latest = await store.get(job_id)
+        if latest is not None:
+            await ensure_terminal_event(latest, services)
     jlog.info("job_done", stored=stored, seconds=round(time.perf_counter() - started, 3))
 
 

@@ -382,8 +382,8 @@ class JobStore:
             )
         )
         async with self._writing(), self._session() as session, session.begin():
-            claimed = (await session.execute(query)).rowcount
-        return await self.get(job_id) if claimed else None
+            row = (await session.scalars(query.returning(JobRow))).one_or_none()
+            return None if row is None else _record(row)
 
     async def finish(
         self,

@@ -135,6 +135,8 @@ async def _read_body(request: Request, limit: int) -> BatchCreate:
             data = json.loads(await request.body())
         except json.JSONDecodeError as exc:
             raise _invalid("body", f"not valid JSON: {exc}") from None
+        except UnicodeDecodeError:
+            raise _invalid("body", "not valid JSON: the body is not UTF-8 text") from None
         given = data.get("points") if isinstance(data, dict) else None
         if isinstance(given, list) and len(given) > limit:
             raise _invalid("points", f"{len(given)} points; at most {limit} are allowed")

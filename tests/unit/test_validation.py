@@ -217,6 +217,9 @@ def test_cli_calibrate_writes_a_loadable_artefact(
     cal = load_calibration(out)
     assert cal.id in res.output
     assert sorted(s.name for s in cal.sites) == sorted(TRAIN)
+    bad = CliRunner().invoke(app, ["calibrate", "--reference", str(tmp_path), "-o", str(out)])
+    assert bad.exit_code == 2
+    assert "cities.csv" in bad.output
 
 
 def test_a_city_without_reference_days_gets_empty_scores(

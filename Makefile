@@ -7,7 +7,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test test-unit test-integration test-e2e lint bench bench-kernel bench-fetch \
-        bench-fusion bench-service bench-load bench-batch bench-asce services chromium calibration \
+        bench-fusion bench-service bench-load bench-batch bench-asce bench-method-calibration \
+        services chromium calibration \
         run-distributed fake-apis clean
 
 $(STAMP): pyproject.toml scripts/ensure-venv.sh
@@ -55,6 +56,10 @@ bench-kernel: $(STAMP)
 ## bench-asce: ASCE-EWRI daily ETsz, Evapo vs refet on the 12-city series (speed, agreement)
 bench-asce: $(STAMP)
 	$(PY) -m bench.asce
+
+## bench-method-calibration: grass calibration applied to FAO-56 vs ASCE short/tall (12-city LOO)
+bench-method-calibration: $(STAMP)
+	$(PY) -m bench.method_calibration
 
 bench-fetch: $(STAMP)
 	$(PY) -m bench.fetch

@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dash_leaflet as dl
-from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx, dcc, no_update
+from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from evapo.web import export, figures
 from evapo.web.form import parse_angle, read_form
 from evapo.web.i18n import t
+from evapo.web.layout import daily_grid
 
 _HIDDEN = {"display": "none"}
 _SHOWN: dict[str, str] = {}
@@ -245,8 +246,7 @@ def _result_callbacks(app: Dash) -> None:
         Output("results-title", "children"),
         Output("summary-cards", "children"),
         Output("charts", "children"),
-        Output("daily-table", "columns"),
-        Output("daily-table", "data"),
+        Output("table-box", "children"),
         Output("downloads", "style"),
         Output("table-title", "style"),
         Input("result-store", "data"),
@@ -257,7 +257,6 @@ def _result_callbacks(app: Dash) -> None:
         if not result or not result.get("rows"):
             return (
                 t(lang, "no_results"),
-                [],
                 [],
                 [],
                 [],
@@ -272,8 +271,11 @@ def _result_callbacks(app: Dash) -> None:
                 dcc.Graph(id="chart-eto", figure=view.eto_figure, config=_GRAPH_CONFIG),
                 dcc.Graph(id="chart-cum", figure=view.cumulative_figure, config=_GRAPH_CONFIG),
             ],
-            view.columns,
-            view.table,
+            # A new key per job and language makes React mount a fresh grid (new formatters).
+            html.Div(
+                daily_grid(view.columns, view.table),
+                key=f"grid-{result.get('job_id')}-{lang}",
+            ),
             _SHOWN,
             _SHOWN,
         )

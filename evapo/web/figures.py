@@ -220,34 +220,43 @@ def cumulative_figure(rows: list[dict[str, Any]], lang: str) -> dict[str, Any]:
     return dict(fig.to_plotly_json())
 
 
+def _number_column(key: str, header: str, digits: int, lang: str) -> dict[str, Any]:
+    fmt = f"evapoNumber(params.value, {digits}, '{lang}')"
+    return {
+        "field": key,
+        "headerName": header,
+        "type": "rightAligned",
+        "valueFormatter": {"function": fmt},
+        "filter": "agNumberColumnFilter",
+    }
+
+
 def table_columns(rows: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
-    """DataTable column definitions for the rows' keys (base, per-source ET0, flags)."""
+    """AG Grid column definitions for the rows' keys (base, per-source ET0, flags)."""
     present = set(rows[0]) if rows else set()
     cols: list[dict[str, Any]] = []
-    for key, label, _ in BASE_COLUMNS:
-        if key in present:
-            cols.append({"id": key, "name": t(lang, label), "type": "text"})
+    for key, label, digits in BASE_COLUMNS:
+        if key == "date" and key in present:
+            cols.append({"field": key, "headerName": t(lang, label), "pinned": "left"})
+        elif key in present:
+            cols.append(_number_column(key, t(lang, label), digits, lang))
     for key in source_columns(rows):
         source = source_label(key.removeprefix("eto_").removesuffix("_mm"))
-        name = t(lang, "col_source_eto", source=source)
-        cols.append({"id": key, "name": name, "type": "text"})
+        cols.append(_number_column(key, t(lang, "col_source_eto", source=source), 2, lang))
     if "flags" in present:
-        cols.append({"id": "flags", "name": t(lang, "col_flags"), "type": "text"})
+        cols.append({"field": "flags", "headerName": t(lang, "col_flags"), "minWidth": 160})
     return cols
 
 
-def table_rows(rows: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
-    """Rows formatted for display (fixed decimals, decimal comma in Portuguese)."""
-    digits = {key: d for key, _, d in BASE_COLUMNS}
-    sources = source_columns(rows)
+def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows for the grid: numbers stay numbers (formatted in the browser), flags as text."""
+    keys = [key for key, _, _ in BASE_COLUMNS if key != "date"] + source_columns(rows)
     out = []
     for row in rows:
         shown: dict[str, Any] = {"date": str(row.get("date", ""))}
-        for key, d in digits.items():
-            if key != "date" and key in row:
-                shown[key] = fmt_number(_num(row[key]), lang, d)
-        for key in sources:
-            shown[key] = fmt_number(_num(row.get(key)), lang, 2)
+        for key in keys:
+            if key in row:
+                shown[key] = _num(row[key])
         if "flags" in row:
             flags = row["flags"]
             shown["flags"] = ", ".join(flags) if isinstance(flags, list) else str(flags or "")
@@ -275,7 +284,7 @@ def result_view(result: dict[str, Any], lang: str) -> ResultView:
         eto_figure=eto_figure(rows, lang),
         cumulative_figure=cumulative_figure(rows, lang),
         columns=table_columns(rows, lang),
-        table=table_rows(rows, lang),
+        table=table_rows(rows),
     )
 
 

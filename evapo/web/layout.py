@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 import dash_leaflet as dl
 from dash import dcc, html
-from dash.dash_table.DataTable import DataTable
 
 from evapo.web.form import MAX_FORECAST_DAYS
 from evapo.web.i18n import TEXT, t
@@ -241,18 +241,29 @@ def _results() -> html.Div:
             ),
             html.Div(id="charts"),
             html.H3(T("table"), className="h6 mt-3", id="table-title", style={"display": "none"}),
-            DataTable(
-                id="daily-table",
-                columns=[],
-                data=[],
-                page_size=31,
-                sort_action="native",
-                style_table={"overflowX": "auto"},
-                style_cell={"fontFamily": "inherit", "fontSize": "0.85rem", "padding": "2px 6px"},
-                style_header={"fontWeight": "600"},
-            ),
+            html.Div(id="table-box"),
         ],
         id="results",
+    )
+
+
+def daily_grid(columns: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dag.AgGrid:
+    """The daily table (AG Grid); rebuilt for each result and language."""
+    return dag.AgGrid(
+        id="daily-table",
+        columnDefs=columns,
+        rowData=rows,
+        defaultColDef={"sortable": True, "resizable": True, "minWidth": 90},
+        columnSize="autoSize",
+        dashGridOptions={
+            "pagination": True,
+            "paginationPageSize": 31,
+            "paginationPageSizeSelector": [31, 92, 366],
+            "domLayout": "autoHeight",
+            "suppressCellFocus": True,
+        },
+        className="ag-theme-alpine",
+        style={"height": None},
     )
 
 

@@ -79,13 +79,17 @@ def test_cumulative_chart_accumulates_eto_and_rain() -> None:
 def test_table_has_every_issue_column_formatted_per_language() -> None:
     assert source_columns(ROWS) == ["eto_nasa_power_mm", "eto_openmeteo_archive_mm"]
     cols = table_columns(ROWS, "pt")
-    ids = [c["id"] for c in cols]
-    assert ids[:4] == ["date", "eto_mm", "eto_lo_mm", "eto_hi_mm"]
-    assert ids[-3:] == ["eto_nasa_power_mm", "eto_openmeteo_archive_mm", "flags"]
-    assert cols[1]["name"] == "ET0 [mm]"
-    rows = table_rows(ROWS, "pt")
-    assert rows[0]["eto_mm"] == "4,00"
+    fields = [c["field"] for c in cols]
+    assert fields[:4] == ["date", "eto_mm", "eto_lo_mm", "eto_hi_mm"]
+    assert fields[-3:] == ["eto_nasa_power_mm", "eto_openmeteo_archive_mm", "flags"]
+    assert cols[0]["headerName"] == "Data"
+    assert cols[1]["headerName"] == "ET0 [mm]"
+    assert cols[1]["valueFormatter"] == {"function": "evapoNumber(params.value, 2, 'pt')"}
+    assert cols[-2]["headerName"] == "ET0 Open-Meteo archive [mm]"
+    rows = table_rows(ROWS)
+    assert rows[0]["eto_mm"] == 4.0
     assert rows[1]["flags"] == "gap:filled"
+    assert rows[2]["precip_mm"] == 2.5
 
 
 def test_result_view_title_names_the_place_and_days() -> None:

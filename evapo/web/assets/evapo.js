@@ -617,4 +617,14 @@
   };
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, { evapo: evapo });
+
+  // Number formatting of the daily grid (dash-ag-grid valueFormatter functions).
+  var gridFunctions = (window.dashAgGridFunctions = window.dashAgGridFunctions || {});
+  gridFunctions.evapoNumber = function (value, digits, lang) {
+    if (value === null || value === undefined || Number.isNaN(value)) return "–";
+    return new Intl.NumberFormat(lang === "pt" ? "pt-BR" : "en-US", {
+      minimumFractionDigits: digits,
+      maximumFractionDigits: digits,
+    }).format(value);
+  };
 })();

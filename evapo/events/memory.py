@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from evapo.events.messages import Event, is_terminal
 
@@ -70,7 +70,7 @@ class MemoryEventLog:
 
     async def follow(
         self, job_id: str, after: int = 0, *, idle_timeout_s: float | None = None
-    ) -> AsyncIterator[Event | None]:
+    ) -> AsyncGenerator[Event | None, None]:
         """Replay events after ``after``, then live ones until a terminal (``None`` when idle)."""
         log = self._log(job_id)
         position = max(after, 0)

@@ -150,7 +150,7 @@ async def timed_batch(settings: Settings, body: BatchCreate) -> tuple[float, int
         t0 = time.perf_counter()
         batch = await create_batch(services, batch_id, body)
         await dispatcher.submit(batch.id, batch.n_points)
-        async for event in services.events.follow(batch_id, idle_timeout_s=30):
+        async for event in services.events.follow(batch_id, idle_timeout_s=2):
             if event is not None and event.type in ("SUCCESS", "ERROR", "TIMEOUT"):
                 break
         wall = time.perf_counter() - t0

@@ -273,7 +273,7 @@ def _result_callbacks(app: Dash) -> None:
             ],
             # A new key per job and language makes React mount a fresh grid (new formatters).
             html.Div(
-                daily_grid(view.columns, view.table),
+                daily_grid(view.columns, view.table, lang),
                 key=f"grid-{result.get('job_id')}-{lang}",
             ),
             _SHOWN,

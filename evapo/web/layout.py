@@ -247,7 +247,38 @@ def _results() -> html.Div:
     )
 
 
-def daily_grid(columns: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dag.AgGrid:
+#: AG Grid's own words (pager, filters) in Portuguese.
+GRID_TEXT_PT: dict[str, str] = {
+    "page": "Página",
+    "of": "de",
+    "to": "a",
+    "more": "mais",
+    "firstPage": "Primeira página",
+    "previousPage": "Página anterior",
+    "nextPage": "Próxima página",
+    "lastPage": "Última página",
+    "pageSizeSelectorLabel": "Linhas por página:",
+    "filterOoo": "Filtrar…",
+    "equals": "Igual a",
+    "notEqual": "Diferente de",
+    "lessThan": "Menor que",
+    "greaterThan": "Maior que",
+    "lessThanOrEqual": "Menor ou igual a",
+    "greaterThanOrEqual": "Maior ou igual a",
+    "inRange": "Entre",
+    "contains": "Contém",
+    "notContains": "Não contém",
+    "startsWith": "Começa com",
+    "endsWith": "Termina com",
+    "blank": "Vazio",
+    "notBlank": "Não vazio",
+    "andCondition": "E",
+    "orCondition": "OU",
+    "noRowsToShow": "Sem linhas",
+}
+
+
+def daily_grid(columns: list[dict[str, Any]], rows: list[dict[str, Any]], lang: str) -> dag.AgGrid:
     """The daily table (AG Grid); rebuilt for each result and language."""
     return dag.AgGrid(
         id="daily-table",
@@ -261,6 +292,9 @@ def daily_grid(columns: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dag
             "paginationPageSizeSelector": [31, 92, 366],
             "domLayout": "autoHeight",
             "suppressCellFocus": True,
+            "rowHeight": 30,
+            "headerHeight": 34,
+            "localeText": GRID_TEXT_PT if lang == "pt" else {},
         },
         className="ag-theme-alpine",
         style={"height": None},

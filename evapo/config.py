@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     """Most points one batch (or one region) may hold."""
     batch_concurrency: int = Field(8, ge=1, le=256)
     """Points computed at once by one process (embedded runner, or one worker task)."""
-    batch_chunk_points: int = Field(10, ge=1, le=1000)
+    batch_chunk_points: int = Field(25, ge=1, le=1000)
     """Points per Celery task in distributed mode (their upstream requests are grouped)."""
     batch_point_attempts: int = Field(2, ge=1, le=10)
     """Attempts per point before it is reported failed (each re-queued after a delay)."""

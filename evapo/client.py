@@ -36,9 +36,16 @@ class ClientError(Exception):
     """The server refused a request; ``status`` is the HTTP status, ``detail`` its body."""
 
     def __init__(self, status: int, detail: Any) -> None:
-        super().__init__(f"HTTP {status}: {detail}")
+        super().__init__(f"HTTP {status}: {_describe(detail)}")
         self.status = status
         self.detail = detail
+
+
+def _describe(detail: Any) -> str:
+    """FastAPI's 422 list as ``field: why; ...``; anything else as it is."""
+    if isinstance(detail, list) and all(isinstance(d, dict) and "msg" in d for d in detail):
+        return "; ".join(f"{d.get('loc', ['?'])[-1]}: {d['msg']}" for d in detail)
+    return str(detail)
 
 
 class JobNotFound(ClientError):

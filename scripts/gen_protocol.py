@@ -20,12 +20,28 @@ CONFIG_SOURCE = ROOT / "evapo" / "config.py"
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 
 
-def _openapi() -> dict[str, Any]:
+def _app() -> Any:
     from evapo.api.app import create_app
     from evapo.config import Settings
 
-    app = create_app(Settings(_env_file=None), dashboard=False)  # type: ignore[call-arg]
-    return app.openapi()
+    return create_app(Settings(_env_file=None), dashboard=False)  # type: ignore[call-arg]
+
+
+def websocket_paths(app: Any) -> list[str]:
+    """Paths of every WebSocket route of the app (through included routers), in order."""
+    from starlette.routing import WebSocketRoute
+
+    def walk(routes: list[Any], prefix: str) -> list[str]:
+        found = []
+        for route in routes:
+            if isinstance(route, WebSocketRoute):
+                found.append(prefix + route.path)
+            elif hasattr(route, "original_router"):  # FastAPI's included-router wrapper
+                context = getattr(route, "include_context", None)
+                found += walk(route.original_router.routes, prefix + getattr(context, "prefix", ""))
+        return found
+
+    return walk(app.routes, "")
 
 
 def _ref_name(ref: str) -> str:
@@ -117,7 +133,8 @@ def render() -> str:
     from evapo.api.routes.ws import UNKNOWN_JOB
     from evapo.events.messages import messages_json_schema
 
-    spec = _openapi()
+    app = _app()
+    spec = app.openapi()
     out = [
         "# Evapo protocol: REST and WebSocket",
         "",
@@ -178,6 +195,13 @@ def render() -> str:
             out += [_cell(schema["description"]), ""]
         out += [*model_table(schema), ""]
     out += [
+        "### Every WebSocket route",
+        "",
+        "All follow the replay-then-live rules above with their own message types (see each",
+        "route's module):",
+        "",
+        *[f"- `{path}`" for path in websocket_paths(app)],
+        "",
         "### JSON Schema of the messages",
         "",
         "Also served at `GET /api/v1/schema/messages`.",

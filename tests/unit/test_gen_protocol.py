@@ -52,6 +52,7 @@ def test_protocol_names_every_route_and_message() -> None:
         "### TIMEOUT",
         "### HEARTBEAT",
         "closes with code 4404",
+        "- `/ws/jobs/{job_id}`",
     ):
         assert needle in text, needle
 

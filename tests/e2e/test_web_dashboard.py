@@ -263,6 +263,10 @@ def test_scenario_4_close_card_mid_calculation(
         pick_on_map(page, 330, 120)
         job_id = calculate(page)
         page.wait_for_function("window.__evapoProgress.some(v => Number(v) > 0)")
+        expect(page.locator("#job-badge")).to_have_text("running")
+        expect(page.locator("#job-elapsed")).to_contain_text("Elapsed:")
+        expect(page.locator("#job-transport")).to_have_text("Live updates")
+        screenshot(page, "scenario-4-progress-card")
         page.click("#modal-close")
         expect(page.locator("#progress-modal")).to_be_hidden()
         assert len(sockets) == 1

@@ -51,6 +51,7 @@ def _form_callbacks(app: Dash) -> None:
         Input("end-date", "value"),
         Input("forecast-days", "value"),
         Input("lang", "value"),
+        Input("eto-method", "value"),
     )
     def validate(  # noqa: PLR0917 (Dash passes callback inputs positionally)
         lat: str | None,
@@ -62,6 +63,7 @@ def _form_callbacks(app: Dash) -> None:
         end: str | None,
         forecast_days: int | None,
         lang: str,
+        method: str | None,
     ) -> tuple[Any, ...]:
         """Check every field as it changes; keep the request (or the errors) in ``form-store``."""
         result = read_form(
@@ -75,6 +77,7 @@ def _form_callbacks(app: Dash) -> None:
             forecast_days=forecast_days,
             lang=lang,
             today=datetime.now(UTC).date(),
+            method=method,
         )
         errors = result.errors
         # Fields still empty are not flagged until the user presses Calculate.
@@ -101,6 +104,11 @@ def _form_callbacks(app: Dash) -> None:
             _SHOWN if mode == "range" else _HIDDEN,
             _SHOWN if mode == "forecast" else _HIDDEN,
         )
+
+    @app.callback(Output("method-hint", "style"), Input("eto-method", "value"))
+    def method_hint(method: str | None) -> dict[str, str]:
+        """Say that the tall reference is not bias-corrected while it is chosen."""
+        return _SHOWN if method == "asce-tall" else _HIDDEN
 
 
 def _clientside_callbacks(app: Dash) -> None:

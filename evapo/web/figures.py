@@ -10,6 +10,7 @@ import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import html
 
+from evapo.web.form import method_text
 from evapo.web.i18n import fmt_number, t
 
 #: Table columns in display order: (row key, i18n key of the header, decimals).
@@ -278,6 +279,9 @@ def result_view(result: dict[str, Any], lang: str) -> ResultView:
         start=spec.get("start", first),
         end=spec.get("end", last),
     )
+    method = summary.get("eto_method")
+    if method:
+        title = f"{title} · {t(lang, 'result_method', method=method_text(str(method), lang))}"
     return ResultView(
         title=title,
         cards=_cards(summarise(rows, summary), summary, lang),

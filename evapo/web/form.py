@@ -23,6 +23,18 @@ METHOD_OPTIONS: dict[str, tuple[str, dict[str, str]]] = {
     "asce-tall": ("method_asce_tall", {"method": "asce", "reference": "tall"}),
 }
 
+
+def method_text(label: str, lang: str) -> str:
+    """How the results header names a method label (``fao56``, ``asce-tall-full``, ...)."""
+    if label.startswith("asce-tall"):
+        key = "method_asce_tall"
+    elif label.startswith("asce-short"):
+        key = "method_asce_short"
+    else:
+        key = "method_fao56"
+    return f"{t(lang, key)} [{label}]"
+
+
 _HEMI_SIGN = {"N": 1, "S": -1, "E": 1, "W": -1, "L": 1, "O": -1}
 """Hemisphere letters (English and Portuguese: L = leste, O = oeste) and their sign."""
 _DMS_NUMBERS = re.compile(r"\d+(?:[.,]\d+)?")

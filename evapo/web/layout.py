@@ -9,7 +9,7 @@ import dash_bootstrap_components as dbc
 import dash_leaflet as dl
 from dash import dcc, html
 
-from evapo.web.form import MAX_FORECAST_DAYS
+from evapo.web.form import MAX_FORECAST_DAYS, METHOD_OPTIONS
 from evapo.web.i18n import TEXT, t
 
 #: Where the map opens [deg]: central Brazil, where the validation data lives.
@@ -159,6 +159,21 @@ def _dates_card() -> dbc.Card:
                         style={"display": "none"},
                     ),
                     html.Div(id="dates-feedback", className="text-danger small mt-1"),
+                    html.H3(T("method"), className="h6 mt-3"),
+                    dbc.RadioItems(
+                        id="eto-method",
+                        options=[
+                            {"label": T(key), "value": value}
+                            for value, (key, _fields) in METHOD_OPTIONS.items()
+                        ],
+                        value="fao56",
+                    ),
+                    html.Div(
+                        T("method_tall_hint"),
+                        id="method-hint",
+                        className="form-text",
+                        style={"display": "none"},
+                    ),
                     html.H3(T("sources"), className="h6 mt-3"),
                     html.Div(
                         T("sources_wait"), id="sources-list", className="small", role="status"

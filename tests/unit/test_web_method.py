@@ -5,14 +5,19 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
+from typing import Any
 
 import pytest
+from dash import Dash
 from openpyxl import load_workbook
 
 from evapo.store.jobs import JobSpec
+from evapo.web.callbacks import register_callbacks
 from evapo.web.export import export_result, result_method
-from evapo.web.form import METHOD_OPTIONS, read_form
+from evapo.web.figures import result_view
+from evapo.web.form import METHOD_OPTIONS, method_text, read_form
 from evapo.web.i18n import TEXT, t
+from evapo.web.layout import build_layout
 
 TODAY = date(2026, 11, 28)
 
@@ -105,3 +110,50 @@ def test_downloads_say_which_method_made_them() -> None:
     name, payload = export_result(TALL, "json", "en")
     assert name == "evapo-j1-asce-tall-full.json" and b'"eto_method": "asce-tall-full"' in payload
     assert b'"method": "asce-tall-full"' not in payload  # JSON rows stay as the API gave them
+
+
+def _find(component: Any, wanted: str) -> Any:
+    """The component with id ``wanted`` in a Dash layout tree (None when absent)."""
+    if getattr(component, "id", None) == wanted:
+        return component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list) else [children]:
+        if child is not None and not isinstance(child, str | int | float):
+            found = _find(child, wanted)
+            if found is not None:
+                return found
+    return None
+
+
+def test_layout_offers_the_three_methods_with_fao56_selected() -> None:
+    selector = _find(build_layout(""), "eto-method")
+    assert selector is not None and selector.value == "fao56"
+    assert [o["value"] for o in selector.options] == ["fao56", "asce-short", "asce-tall"]
+    assert [o["label"].id["key"] for o in selector.options] == [
+        "method_fao56",
+        "method_asce_short",
+        "method_asce_tall",
+    ]
+    hint = _find(build_layout(""), "method-hint")
+    assert hint is not None and hint.style == {"display": "none"}
+
+
+def test_the_form_callback_reads_the_selector_and_the_hint_follows_it() -> None:
+    app = Dash(__name__)
+    app.layout = build_layout("")
+    register_callbacks(app)
+    form = next(c for key, c in app.callback_map.items() if "form-store.data" in key)
+    assert form["inputs"][-1] == {"id": "eto-method", "property": "value"}
+    hint = app.callback_map["method-hint.style"]
+    assert hint["inputs"] == [{"id": "eto-method", "property": "value"}]
+
+
+def test_results_header_names_the_method_in_each_language() -> None:
+    rows = [{"date": "2020-01-01", "eto_mm": 5.5, "flags": []}]
+    view = result_view(TALL | {"rows": rows}, "en")
+    assert view.title.endswith("Method: ASCE tall alfalfa (ETrs) [asce-tall-full]")
+    view = result_view(TALL | {"rows": rows}, "pt")
+    assert view.title.endswith("Método: ASCE cultura alta, alfafa (ETrs) [asce-tall-full]")
+    fao = result_view({"summary": {"eto_method": "fao56"}, "rows": rows}, "en")
+    assert fao.title.endswith("Method: FAO-56 grass (ETo) [fao56]")
+    assert method_text("asce-short-simple", "en") == "ASCE short grass (ETos) [asce-short-simple]"

@@ -78,7 +78,7 @@
       function (resp) {
         clearTimeout(slowTimer);
         clearTimeout(abortTimer);
-        if (net.status === "slow" || net.status === "down") setNet({ status: "ok" });
+        if (net.status !== "ok") setNet({ status: "ok" }); // an answer clears old notices
         return resp;
       },
       function (err) {

@@ -58,8 +58,7 @@ async def submit_job(
     body: JobCreate, request: Request, services: ServicesDep, runner: RunnerDep
 ) -> JobAccepted:
     """Validate, store and queue a job; follow it on ``ws_url``."""
-    problems = check_spec(body, services.settings)
-    if problems:
+    if problems := check_spec(body, services.settings):
         raise RequestValidationError(
             [{"loc": ("body", p.field), "msg": p.message, "type": "value_error"} for p in problems]
         )
@@ -69,6 +68,11 @@ async def submit_job(
     metrics.JOBS_SUBMITTED.inc()
     client = request.client.host if request.client else None
     log.info("job_submitted", job_id=job_id, client=client, days=(body.end - body.start).days + 1)
+    return _accepted(request, job_id)
+
+
+def _accepted(request: Request, job_id: str) -> JobAccepted:
+    """Absolute URLs of the job as this request reached the server (ws:// for the socket)."""
     base = str(request.base_url).rstrip("/")
     return JobAccepted(
         job_id=job_id,

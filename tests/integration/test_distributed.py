@@ -220,6 +220,35 @@ async def test_cancel_a_running_job(stack: Stack, http: httpx2.AsyncClient) -> N
         await client.delete("/_control/faults")
 
 
+async def test_invalid_input_is_refused_and_creates_no_job(
+    stack: Stack, http: httpx2.AsyncClient
+) -> None:
+    before = (await http.get("/api/v1/jobs", params={"limit": 200})).json()["jobs"]
+    answer = await http.post("/api/v1/jobs", json=JOB | {"lat": 95, "start": "2019-12-31"})
+    assert answer.status_code == 422
+    fields = {tuple(d["loc"])[-1] for d in answer.json()["detail"]}
+    assert "lat" in fields
+    after = (await http.get("/api/v1/jobs", params={"limit": 200})).json()["jobs"]
+    assert len(after) == len(before)
+
+
+async def test_all_sources_failing_ends_with_a_clear_error(
+    stack: Stack, http: httpx2.AsyncClient
+) -> None:
+    await arm_fault(stack.upstream, api="*", mode="500")
+    try:
+        accepted = await submit(http, start="2015-01-01", end="2015-03-31", elevation=235)
+        events, code = await follow(accepted["ws_url"])
+    finally:
+        async with httpx2.AsyncClient(base_url=stack.upstream) as client:
+            await client.delete("/_control/faults")
+    assert code == 1000
+    assert (events[-1]["type"], events[-1]["code"]) == ("ERROR", "no_source")
+    assert "failed" in events[-1]["message"]
+    status = (await http.get(accepted["status_url"])).json()
+    assert status["status"] == "failed"
+
+
 async def test_pool_process_killed_mid_job_is_redelivered_and_completes(
     stack: Stack, http: httpx2.AsyncClient
 ) -> None:

@@ -280,6 +280,7 @@ class BatchRunner:
     def __init__(self, services: Services) -> None:
         self.services = services
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._limit: asyncio.Semaphore | None = None
 
     async def start(self) -> None:
         """Resume the batches left open."""
@@ -301,9 +302,11 @@ class BatchRunner:
     async def _run(self, batch_id: str) -> None:
         settings = self.services.settings
         indices: list[int] | None = None
+        # One limit for every batch of this process, made on the running loop.
+        self._limit = self._limit or asyncio.Semaphore(settings.batch_concurrency)
         try:
             while True:
-                retry = await run_points(batch_id, indices, self.services)
+                retry = await run_points(batch_id, indices, self.services, limit=self._limit)
                 if not retry:
                     return
                 await asyncio.sleep(settings.batch_retry_delay_s)
@@ -465,8 +468,11 @@ async def run_points(
     services: Services,
     *,
     worker: str | None = None,
+    limit: asyncio.Semaphore | None = None,
 ) -> list[int]:
     """Compute the batch's open points among ``indices`` (all when None); return those to retry.
+
+    ``limit`` bounds the points computed at once (default: ``batch_concurrency`` for this call).
 
     A point that fails is re-queued while it has attempts left (``batch_point_attempts``) and
     its index returned; otherwise it is stored failed. Once no point is open the batch gets its
@@ -509,7 +515,7 @@ async def run_points(
         requests=fetched.requests,
         seconds=round(time.perf_counter() - t0, 3),
     )
-    limit = asyncio.Semaphore(settings.batch_concurrency)
+    limit = limit or asyncio.Semaphore(settings.batch_concurrency)
     # Finished points are stored and reported a few at a time (one transaction, one count),
     # under a lock so that this share's counts only ever grow.
     report = asyncio.Lock()

@@ -112,8 +112,11 @@ class Settings(BaseSettings):
     # Batches and regions (evapo.batches, evapo.regions).
     batch_max_points: int = Field(1000, ge=1, le=100_000)
     """Most points one batch (or one region) may hold."""
-    batch_concurrency: int = Field(8, ge=1, le=256)
-    """Points computed at once by one process (embedded runner, or one worker task)."""
+    batch_concurrency: int = Field(3, ge=1, le=256)
+    """Points computed at once by one process (embedded runner, or one worker task).
+
+    The work is mostly CPU; each point in flight holds up to two database connections, so a
+    value above ~3 only makes the default connection pool (5) open and close extra ones."""
     batch_chunk_points: int = Field(25, ge=1, le=1000)
     """Points per Celery task in distributed mode (their upstream requests are grouped)."""
     batch_point_attempts: int = Field(2, ge=1, le=10)

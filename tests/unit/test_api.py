@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,10 +15,10 @@ from evapo.config import Settings
 VALID = {"lat": -5.09, "lon": -42.8, "start": "2020-01-01", "end": "2020-12-31"}
 
 
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'api.db'}",
+        database_url=f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('api') / 'api.db'}",
         upstream_url="http://127.0.0.1:9",  # nothing listens: no job is run by these tests
         max_span_days=400,
     )
@@ -51,11 +50,12 @@ INVALID = [
 def test_invalid_input_is_422_naming_the_field(
     client: TestClient, change: dict[str, object], field: str, why: str
 ) -> None:
+    before = client.get("/api/v1/jobs").json()["jobs"]
     response = client.post("/api/v1/jobs", json=VALID | change)
     assert response.status_code == 422, response.text
     errors = response.json()["detail"]
     assert any(e["loc"][-1] == field and why in e["msg"] for e in errors), errors
-    assert client.get("/api/v1/jobs").json()["jobs"] == []
+    assert client.get("/api/v1/jobs").json()["jobs"] == before
 
 
 def test_several_bad_fields_are_all_named(client: TestClient) -> None:

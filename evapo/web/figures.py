@@ -127,7 +127,9 @@ def _cards(values: dict[str, float | None], summary: dict[str, Any], lang: str) 
             )
         )
     notes = []
-    if "calibrated" in summary:
+    if str(summary.get("eto_method", "")).startswith("asce-tall"):
+        notes.append(t(lang, "method_tall_hint"))
+    elif "calibrated" in summary:
         notes.append(t(lang, "calibrated" if summary["calibrated"] else "uncalibrated"))
     sources = summary.get("sources")
     if isinstance(sources, list | tuple) and sources:

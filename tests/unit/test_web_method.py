@@ -157,3 +157,11 @@ def test_results_header_names_the_method_in_each_language() -> None:
     fao = result_view({"summary": {"eto_method": "fao56"}, "rows": rows}, "en")
     assert fao.title.endswith("Method: FAO-56 grass (ETo) [fao56]")
     assert method_text("asce-short-simple", "en") == "ASCE short grass (ETos) [asce-short-simple]"
+
+
+def test_tall_results_say_why_they_are_not_bias_corrected() -> None:
+    rows = [{"date": "2020-01-01", "eto_mm": 5.5, "flags": []}]
+    notes = result_view(TALL | {"rows": rows}, "en").cards[-1].children
+    assert notes.startswith("Tall reference: not bias-corrected (calibrated for grass only).")
+    grass = {"summary": {"eto_method": "fao56", "calibrated": False}, "rows": rows}
+    assert result_view(grass, "en").cards[-1].children.startswith("Not bias-corrected")

@@ -69,7 +69,7 @@ def test_excel_holds_daily_rows_and_summary() -> None:
     summary = {row[0]: row[1] for row in book["summary"].values}
     assert summary["lat"] == -15.78
     assert summary["eto_total_mm"] == 9.375
-    assert json.loads(summary["sources"]) == ["nasa_power"]
+    assert json.loads(str(summary["sources"])) == ["nasa_power"]
 
 
 def test_json_and_file_names() -> None:

@@ -131,5 +131,6 @@ async def close_services(services: Services) -> None:
     await services.events.close()
     if services.upstream is not None:
         await services.upstream.aclose()
+    await services.store.close()
     await services.engine.dispose()
     log.info("services_closed")

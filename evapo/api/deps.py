@@ -1,4 +1,5 @@
-"""Typed dependencies shared by the routers."""
+"""Typed dependencies shared by the routers (all ``async def``: FastAPI runs plain ``def``
+dependencies in a thread pool, a thread hop per request)."""
 
 from __future__ import annotations
 
@@ -12,29 +13,29 @@ from evapo.services import Services
 from evapo.store.jobs import JobRecord, JobStore
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     """The process's services, opened in the app's lifespan."""
     services: Services = request.app.state.services
     return services
 
 
-def get_ws_services(websocket: WebSocket) -> Services:
+async def get_ws_services(websocket: WebSocket) -> Services:
     """Same as :func:`get_services` for WebSocket routes."""
     services: Services = websocket.app.state.services
     return services
 
 
-def get_settings(services: Annotated[Services, Depends(get_services)]) -> Settings:
+async def get_settings(services: Annotated[Services, Depends(get_services)]) -> Settings:
     """The settings the app was built with."""
     return services.settings
 
 
-def get_store(services: Annotated[Services, Depends(get_services)]) -> JobStore:
+async def get_store(services: Annotated[Services, Depends(get_services)]) -> JobStore:
     """The job store."""
     return services.store
 
 
-def get_runner(services: Annotated[Services, Depends(get_services)]) -> JobRunner:
+async def get_runner(services: Annotated[Services, Depends(get_services)]) -> JobRunner:
     """The job runner (always present in the API process)."""
     if services.runner is None:
         raise HTTPException(503, "no job runner in this process")

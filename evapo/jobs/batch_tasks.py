@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery, group
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from evapo.config import Settings
 from evapo.logging import get_logger
@@ -34,6 +36,8 @@ REFRESH_REGIONS_TASK = "evapo.refresh_regions"
 """Task starting a refresh run of every region (sent by Celery beat)."""
 REFRESH_SCHEDULE_NAME = "evapo-refresh-regions"
 """Name of the beat schedule entry."""
+TRANSIENT: tuple[type[BaseException], ...] = (OSError, SQLAlchemyError, RedisError)
+"""Errors (database, event log, network down) after which a share is tried again later."""
 
 
 def chunks(n_points: int, size: int) -> list[list[int]]:
@@ -65,7 +69,15 @@ def register_batch_tasks(app: Celery, settings: Settings) -> None:
         }
     }
 
-    @app.task(name=BATCH_CHUNK_TASK, bind=True, ignore_result=True)
+    @app.task(
+        name=BATCH_CHUNK_TASK,
+        bind=True,
+        ignore_result=True,
+        autoretry_for=TRANSIENT,
+        retry_backoff=True,
+        retry_backoff_max=60,
+        max_retries=8,
+    )
     def batch_chunk(task: Any, batch_id: str, indices: list[int]) -> None:
         """Compute some points of a batch; re-queue the failed ones that have attempts left."""
         from evapo.batches import run_points

@@ -235,3 +235,30 @@ async def test_open_meteo_groups_several_points_in_one_request() -> None:
             http, points[:2], date(2020, 1, 1), date(2020, 1, 2), today=date(2026, 1, 1)
         )
     await client.aclose()
+
+
+def test_celery_app_has_batch_tasks_routes_and_beat_schedule() -> None:
+    from evapo.jobs.batch_tasks import (
+        BATCH_CHUNK_TASK,
+        REFRESH_REGIONS_TASK,
+        REFRESH_SCHEDULE_NAME,
+        TRANSIENT,
+    )
+    from evapo.jobs.celery_app import RUN_JOB_TASK, make_celery
+
+    settings = Settings(
+        mode="distributed",
+        database_url="postgresql+psycopg://postgres@127.0.0.1:5432/evapo_test",
+        job_queue="q.test",
+        region_refresh_s=900,
+    )
+    app = make_celery(settings)
+    try:
+        assert {RUN_JOB_TASK, BATCH_CHUNK_TASK, REFRESH_REGIONS_TASK} <= set(app.tasks)
+        routes = app.conf.task_routes
+        assert routes[BATCH_CHUNK_TASK] == routes[RUN_JOB_TASK] == {"queue": "q.test"}
+        entry = app.conf.beat_schedule[REFRESH_SCHEDULE_NAME]
+        assert (entry["task"], entry["schedule"]) == (REFRESH_REGIONS_TASK, 900)
+        assert app.tasks[BATCH_CHUNK_TASK].autoretry_for == TRANSIENT
+    finally:
+        app.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import traceback
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -370,8 +371,13 @@ async def execute_job(job_id: str, services: Services) -> None:
         jlog.warning("job_timed_out", deadline_s=deadline_s)
         return
     except Exception as exc:
-        jlog.exception("job_crashed")
-        message = f"internal error: {type(exc).__name__}: {exc}"
+        jlog.error(
+            "job_crashed",
+            error=f"{type(exc).__name__}: {exc}",
+            traceback="".join(traceback.format_exception(exc)),
+        )
+        # The exception's text may hold internals (URLs, paths, values): it stays in the log.
+        message = f"internal error ({type(exc).__name__}); the server log has the details"
         await _end(job_id, JobStatus.FAILED, "internal", message, services)
         return
     finally:

@@ -164,3 +164,36 @@ def test_transport_level_guard_sees_every_request() -> None:
     upstream = Upstream(Settings())
     hooks = upstream.client.event_hooks["request"]
     assert len(hooks) == 1
+
+
+async def test_crashed_job_tells_the_client_nothing_internal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job that crashes ends ERROR 'internal' without the exception's text (it is logged)."""
+    from evapo import pipeline
+    from evapo.services import close_services, open_services
+    from evapo.store.jobs import JobSpec
+
+    async def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError(f"connect to postgresql://evapo:{SECRET}@db failed")
+
+    monkeypatch.setattr(pipeline, "run_pipeline", crash)
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'evapo.db'}")
+    services = await open_services(settings, runner=False)
+    try:
+        spec = JobSpec.model_validate(
+            {"lat": -7.2, "lon": -44.5, "start": "2019-01-01", "end": "2019-01-31"}
+        )
+        await services.store.create("crashjob0001", spec)
+        with capture_logs() as logs:
+            await pipeline.execute_job("crashjob0001", services)
+        job = await services.store.get("crashjob0001")
+        events = await services.events.read("crashjob0001")
+    finally:
+        await close_services(services)
+    assert job is not None and job.error_code == "internal"
+    assert job.message is not None and SECRET not in job.message
+    assert "RuntimeError" in job.message
+    assert SECRET not in events[-1].model_dump_json()
+    crashed = [e for e in logs if e["event"] == "job_crashed"]
+    assert crashed and SECRET in crashed[0]["error"], "the details stay in the log"

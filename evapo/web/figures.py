@@ -354,6 +354,8 @@ def jobs_list(store: dict[str, Any] | None, lang: str) -> Any:
             f"{fmt_number(_num(spec.get('lon')), lang, 3)} · "
             f"{spec.get('start', '')} … {spec.get('end', '')}"
         )
+        if job.get("eto_method"):
+            label = f"{label} · {job['eto_method']}"
         items.append(
             html.Li(
                 [

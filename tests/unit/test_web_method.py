@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 from evapo.store.jobs import JobSpec
 from evapo.web.callbacks import register_callbacks
 from evapo.web.export import export_result, result_method
-from evapo.web.figures import result_view
+from evapo.web.figures import jobs_list, result_view
 from evapo.web.form import METHOD_OPTIONS, method_text, read_form
 from evapo.web.i18n import TEXT, t
 from evapo.web.layout import build_layout
@@ -165,3 +165,15 @@ def test_tall_results_say_why_they_are_not_bias_corrected() -> None:
     assert notes.startswith("Tall reference: not bias-corrected (calibrated for grass only).")
     grass = {"summary": {"eto_method": "fao56", "calibrated": False}, "rows": rows}
     assert result_view(grass, "en").cards[-1].children.startswith("Not bias-corrected")
+
+
+def test_recent_jobs_name_their_method() -> None:
+    job = {
+        "job_id": "j2",
+        "status": "succeeded",
+        "spec": {"lat": -5.0, "lon": -42.0, "start": "2020-01-01", "end": "2020-01-31"},
+        "eto_method": "asce-tall-full",
+    }
+    ul = jobs_list({"jobs": [job]}, "en")
+    _badge, label, _button = ul.children[0].children
+    assert label.children.endswith("2020-01-01 … 2020-01-31 · asce-tall-full")

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import traceback
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from evapo.api import metrics
 from evapo.events.messages import Error, Event, Progress, Success, Timeout, is_terminal
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from evapo.sources import SourceResult
 
 log = get_logger(__name__)
+_T = TypeVar("_T")
 
 RECENT_DAYS = 10
 """Days before today that count as 'recent' (reanalysis and satellite products still lag)."""
@@ -208,10 +210,11 @@ async def run_pipeline(
             checked[name], issues = report.series, issues + len(report.issues)
         return checked, issues
 
-    checked, issues = await asyncio.to_thread(quality)
+    checked, issues = await _compute(services, quality)
     await emit(75, "quality", f"quality checks on {len(checked)} source(s): {issues} issue(s)")
 
-    fused = await asyncio.to_thread(
+    fused = await _compute(
+        services,
         fuse_point,
         checked,
         lat=spec.lat,
@@ -228,6 +231,12 @@ async def run_pipeline(
         {"calibrated": bool(fused.calibrated), "eto_method": fused.eto_method},
     )
     return fused
+
+
+async def _compute(services: Services, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """Run CPU work on the services' compute threads (the event loop stays responsive)."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(services.compute, functools.partial(fn, *args, **kwargs))
 
 
 def _emitter(job_id: str, services: Services) -> Emit:
@@ -350,7 +359,7 @@ async def execute_job(job_id: str, services: Services) -> None:
         async with asyncio.timeout(deadline_s) as scope:
             work = run_pipeline(claimed.spec, emit=emit, services=services, failures=failures)
             fused = await _cancellable(job_id, work, services)
-            rows, summary = await asyncio.to_thread(lambda: (fused.to_rows(), fused.summary()))
+            rows, summary = await _compute(services, lambda: (fused.to_rows(), fused.summary()))
             # A partial result says which source failed for which days (empty when none did).
             summary["source_failures"] = failures
             await emit(95, "store", f"storing {len(rows)} daily rows")

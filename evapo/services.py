@@ -10,7 +10,8 @@ by the Alembic migrations, not here), ``evapo.events.redis_streams.RedisStreamEv
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
+COMPUTE_THREADS = 2
+"""Threads for job computations: more would only contend for the GIL on a small machine and
+delay the event loop (submissions, WebSocket messages)."""
+
 
 @dataclass
 class Services:
@@ -42,6 +47,10 @@ class Services:
     calibration: Calibration | None
     runner: JobRunner | None = None
     upstream: Upstream | None = None
+    compute: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(COMPUTE_THREADS, thread_name_prefix="evapo-cpu")
+    )
+    """Threads for the jobs' CPU work (quality, fusion, rows), off the event loop."""
     """Process-wide upstream HTTP client (connection pool); jobs wrap it in their own Upstream."""
 
     def job_upstream(self) -> Upstream:
@@ -132,5 +141,6 @@ async def close_services(services: Services) -> None:
     if services.upstream is not None:
         await services.upstream.aclose()
     await services.store.close()
+    services.compute.shutdown(wait=False, cancel_futures=True)
     await services.engine.dispose()
     log.info("services_closed")

@@ -7,11 +7,12 @@ import contextlib
 import json
 import math
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -48,6 +49,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from evapo.science.asce import Method, MethodChoice, Reference, RsoMethod
 from evapo.store.db import Base, make_sessionmaker
 
+_T = TypeVar("_T")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -321,11 +323,18 @@ class JobStore:
         self._pending: list[tuple[JobRow, asyncio.Future[None]]] = []
         self._flusher: asyncio.Future[None] | None = None
         self._direct = _direct_sqlite_engine(engine)
+        # Its own threads: the default executor may be full of job computations.
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="evapo-store")
+
+    async def _off_loop(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """Run ``fn(*args)`` on the store's threads."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def close(self) -> None:
         """Release the direct SQLite connections (the async engine belongs to the caller)."""
         if self._direct is not None:
-            await asyncio.to_thread(self._direct.dispose)
+            await self._off_loop(self._direct.dispose)
+        self._executor.shutdown(wait=False)
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[None]:
@@ -395,12 +404,12 @@ class JobStore:
             with engine.begin() as conn:
                 conn.execute(insert(JobRow), values)
 
-        await asyncio.to_thread(write, self._direct)
+        await self._off_loop(write, self._direct)
 
     async def get(self, job_id: str) -> JobRecord | None:
         """The job, or None when unknown."""
         if self._direct is not None:
-            return await asyncio.to_thread(self._get_direct, self._direct, job_id)
+            return await self._off_loop(self._get_direct, self._direct, job_id)
         async with self._session() as session:
             row = await session.get(JobRow, job_id)
             return None if row is None else _record(row)
@@ -467,7 +476,7 @@ class JobStore:
         never duplicates or overwrites a final result. Rows are serialised in a worker thread
         and inserted with one executemany (10,958 rows in well under a second on SQLite).
         """
-        values = await asyncio.to_thread(_result_params, job_id, rows)
+        values = await self._off_loop(_result_params, job_id, rows)
         mark = (
             update(JobRow)
             .where(JobRow.id == job_id, JobRow.status.in_(_OPEN))
@@ -497,7 +506,7 @@ class JobStore:
     async def result_rows(self, job_id: str) -> list[dict[str, Any]]:
         """The job's daily rows in date order (empty when none stored)."""
         texts = await self.result_json_rows(job_id)
-        return await asyncio.to_thread(lambda: [json.loads(t) for t in texts])
+        return await self._off_loop(lambda: [json.loads(t) for t in texts])
 
     async def request_cancel(self, job_id: str) -> JobRecord | None:
         """Set the cancel flag of an open job; returns the job (None when unknown)."""

@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -18,7 +19,12 @@ from evapo.fakeapi.server import run_in_thread as fake_apis
 
 pytestmark = pytest.mark.integration
 
-URUCUI = {"lat": -7.2295, "lon": -44.5603, "start": "2019-01-01", "end": "2019-03-31"}
+URUCUI: dict[str, Any] = {
+    "lat": -7.2295,
+    "lon": -44.5603,
+    "start": "2019-01-01",
+    "end": "2019-03-31",
+}
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,8 @@
 # Knobs (environment): API_PORTS="8000 8001"  WORKERS=2  WORKER_CONCURRENCY=2
 #   WORKER_METRICS_BASE=9200 (worker N: /metrics on BASE+N; 0 = off)  FLOWER_PORT=5555 (0 = off)
 #   FAKE_APIS=1 (serve upstream weather from ../shared data on FAKE_APIS_PORT=9100, offline demo)
-#   RUN_DIR=.run/distributed (logs)  plus every EVAPO_* setting (see docs/DEPLOY.md).
+#   RUN_DIR=.run/distributed (logs)  WAIT_S=300 (start-up wait per process)
+#   plus every EVAPO_* setting (see docs/SETTINGS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,7 @@ export EVAPO_LOG_JSON=${EVAPO_LOG_JSON:-true}
 
 mkdir -p "$RUN_DIR"
 PIDS=()
+NAMES=()
 stop_all() {
   trap - EXIT INT TERM
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -48,20 +50,28 @@ trap stop_all EXIT INT TERM
 
 start() { # name, command... : run in the background, log to $RUN_DIR/name.log
   local name=$1; shift
-  "$@" >"$RUN_DIR/$name.log" 2>&1 &
+  PYTHONUNBUFFERED=1 "$@" >"$RUN_DIR/$name.log" 2>&1 &
   PIDS+=("$!")
+  NAMES+=("$name")
+}
+
+first_dead() { # prints the name of the first started process that has exited, if any
+  local i
+  for i in "${!PIDS[@]}"; do
+    if ! kill -0 "${PIDS[$i]}" 2>/dev/null; then echo "${NAMES[$i]}"; return 0; fi
+  done
+  return 1
 }
 
 wait_for() { # description, test command...
-  local what=$1; shift
-  for _ in $(seq 1 240); do
+  local what=$1 dead; shift
+  local deadline=$((SECONDS + ${WAIT_S:-300}))
+  while [ "$SECONDS" -lt "$deadline" ]; do
     if "$@" >/dev/null 2>&1; then return 0; fi
-    for pid in "${PIDS[@]}"; do
-      if ! kill -0 "$pid" 2>/dev/null; then
-        echo "run-distributed: a process exited while waiting for $what (logs in $RUN_DIR)" >&2
-        exit 1
-      fi
-    done
+    if dead=$(first_dead); then
+      echo "run-distributed: $dead exited while waiting for $what (see $RUN_DIR/$dead.log)" >&2
+      exit 1
+    fi
     sleep 0.25
   done
   echo "run-distributed: $what did not come up (logs in $RUN_DIR)" >&2
@@ -149,12 +159,10 @@ echo "run-distributed: ready (Ctrl-C stops everything)"
 
 # Stay in the foreground; if any process dies, stop the rest.
 while true; do
-  for pid in "${PIDS[@]}"; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "run-distributed: process $pid exited; stopping (logs in $RUN_DIR)" >&2
-      exit 1
-    fi
-  done
+  if dead=$(first_dead); then
+    echo "run-distributed: $dead exited; stopping everything (see $RUN_DIR/$dead.log)" >&2
+    exit 1
+  fi
   sleep 2 &
   wait $! || true
 done

@@ -82,7 +82,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Ite
             start_new_session=True,
         )
         try:
-            deadline = time.monotonic() + 240
+            deadline = time.monotonic() + 420
             while "run-distributed: ready" not in output.read_text():
                 if proc.poll() is not None or time.monotonic() > deadline:
                     logs = {p.name: p.read_text()[-1500:] for p in run_dir.glob("*.log")}

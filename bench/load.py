@@ -356,7 +356,7 @@ def distributed(data: Path, workdir: Path) -> Iterator[tuple[str, list[int]]]:
             stack.callback(log.close)
             worker = subprocess.Popen(
                 [sys.executable, "-m", "evapo", "worker", "--concurrency=2"],
-                env=env,
+                env=env | {"EVAPO_LOG_LEVEL": "INFO"},  # Celery's "ready." line is INFO
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

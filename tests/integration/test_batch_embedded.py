@@ -185,3 +185,49 @@ async def test_csv_upload_and_refusals(http: httpx2.AsyncClient) -> None:
     refused = await http.post("/api/v1/batches", json=backwards)
     assert refused.status_code == 422
     assert (await http.get("/api/v1/batches/nope")).status_code == 404
+
+
+async def test_a_restarted_process_resumes_open_batches(fake: str, tmp_path: Path) -> None:
+    """Points a dead process left running are claimed again; finished ones are kept."""
+    from evapo.batches import BatchCreate, BatchRunner, create_batch
+    from evapo.services import close_services, open_services
+    from evapo.store.batches import BatchStore, PointOutcome, PointStatus
+    from evapo.store.jobs import JobStatus
+
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'resume.db'}",
+        upstream_url=fake,
+        upstream_retries=0,
+    )
+    services = await open_services(settings, runner=False)
+    try:
+        store = BatchStore(services.engine)
+        await store.init()
+        pts = [
+            {"name": f"p{i}", "lat": -7.19 - i, "lon": -48.21, "elevation": 200.0} for i in range(3)
+        ]
+        body = BatchCreate.model_validate({"points": pts, "start": START, "end": "2019-03-02"})
+        batch = await create_batch(services, "resume1", body)
+        # The "dead" process had claimed every point and finished point 0 only.
+        await store.start(batch.id)
+        await store.claim_points(batch.id, None, worker="dead:1")
+        kept = [{"date": "2019-03-01", "eto_mm": 1.0}, {"date": "2019-03-02", "eto_mm": 1.0}]
+        assert await store.finish_points(batch.id, [PointOutcome(0, kept)]) == [0]
+        runner = BatchRunner(services)
+        await runner.start()
+        await runner.wait(batch.id)
+        final = await store.get(batch.id)
+        assert final is not None and final.status is JobStatus.SUCCEEDED
+        points = await store.points(batch.id, with_rows=True)
+        assert [(p.status, p.attempts) for p in points] == [
+            (PointStatus.SUCCEEDED, 1),
+            (PointStatus.SUCCEEDED, 2),
+            (PointStatus.SUCCEEDED, 2),
+        ]
+        assert points[0].rows == kept  # not computed twice
+        assert points[0].worker == "dead:1" and points[1].worker != "dead:1"
+        events = await services.events.read(batch.id)
+        assert events[-1].type == "SUCCESS"
+        await runner.stop()
+    finally:
+        await close_services(services)

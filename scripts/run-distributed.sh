@@ -34,7 +34,7 @@ mkdir -p "$RUN_DIR"
 PIDS=()
 NAMES=()
 stop_all() {
-  trap - EXIT INT TERM
+  trap - EXIT INT TERM HUP
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for _ in $(seq 1 80); do  # up to 20 s for warm shutdowns, then force
     local alive=0
@@ -46,13 +46,21 @@ stop_all() {
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   echo "run-distributed: stopped"
 }
-trap stop_all EXIT INT TERM
+trap stop_all EXIT INT TERM HUP
+PARENT=$PPID  # when whoever started us goes away (closed terminal, killed test run), stop too
 
 start() { # name, command... : run in the background, log to $RUN_DIR/name.log
   local name=$1; shift
   PYTHONUNBUFFERED=1 "$@" >"$RUN_DIR/$name.log" 2>&1 &
   PIDS+=("$!")
   NAMES+=("$name")
+}
+
+stop_if_orphaned() {
+  if [ "$PARENT" != 1 ] && ! kill -0 "$PARENT" 2>/dev/null; then
+    echo "run-distributed: the process that started this script is gone; stopping" >&2
+    exit 1
+  fi
 }
 
 first_dead() { # prints the name of the first started process that has exited, if any
@@ -72,6 +80,7 @@ wait_for() { # description, test command...
       echo "run-distributed: $dead exited while waiting for $what (see $RUN_DIR/$dead.log)" >&2
       exit 1
     fi
+    stop_if_orphaned
     sleep 0.25
   done
   echo "run-distributed: $what did not come up (logs in $RUN_DIR)" >&2
@@ -163,6 +172,7 @@ while true; do
     echo "run-distributed: $dead exited; stopping everything (see $RUN_DIR/$dead.log)" >&2
     exit 1
   fi
+  stop_if_orphaned
   sleep 2 &
   wait $! || true
 done

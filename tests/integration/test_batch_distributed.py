@@ -139,6 +139,37 @@ async def test_fifty_points_on_two_workers_one_failing(
     assert len(csv.strip().splitlines()) == 50 * DAYS + 1
 
 
+async def test_beat_refresh_task_runs_a_region_on_the_workers(
+    stack: Stack, http: httpx2.AsyncClient
+) -> None:
+    from celery import Celery
+
+    from evapo.jobs.batch_tasks import REFRESH_REGIONS_TASK
+
+    region = {"bbox": {"lat_min": -9, "lat_max": -8, "lon_min": -47, "lon_max": -46}, "step_deg": 1}
+    assert (await http.put("/api/v1/regions/dist", json=region)).status_code == 200
+    # What Celery beat sends every region_refresh_s.
+    sender = Celery("beat-like", broker=stack.settings.broker_url, set_as_current=False)
+    try:
+        sender.send_task(REFRESH_REGIONS_TASK, queue=stack.settings.job_queue)
+    finally:
+        sender.close()
+    latest = None
+    for _ in range(400):
+        latest = (await http.get("/api/v1/regions/dist/map")).json()["latest_run"]
+        if latest is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert latest is not None, "the refresh task started no run"
+    ws = stack.api.replace("http://", "ws://") + f"/ws/batches/{latest['batch_id']}"
+    events, _ = await asyncio.wait_for(follow(ws), 120)
+    assert events[-1]["type"] == "SUCCESS", events[-2:]
+    shown = (await http.get("/api/v1/regions/dist/map")).json()
+    assert shown["run"]["batch_id"] == latest["batch_id"]
+    assert len(shown["points"]) == 4
+    assert all(p["eto_mm"] is not None and 0 < p["eto_mm"] < 15 for p in shown["points"])
+
+
 async def test_killing_a_worker_mid_batch_still_completes(
     stack: Stack, http: httpx2.AsyncClient, shared_data: Path
 ) -> None:

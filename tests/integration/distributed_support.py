@@ -18,6 +18,12 @@ PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/evapo_test"
 TEST_REDIS_DB = 15
 
 
+def die_with_parent(argv: list[str]) -> list[str]:
+    """``argv`` run so the child gets SIGTERM if the test process dies (no orphaned workers)."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--", *argv] if setpriv else argv
+
+
 def free_port() -> int:
     """An unused TCP port on loopback."""
     with socket.socket() as sock:
@@ -162,14 +168,16 @@ class WorkerProcess:
         self.log_path = log_dir / f"worker-{name}.log"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "evapo",
-                "worker",
-                f"--concurrency={concurrency}",
-                f"--hostname={name}@%h",
-            ],
+            die_with_parent(
+                [
+                    sys.executable,
+                    "-m",
+                    "evapo",
+                    "worker",
+                    f"--concurrency={concurrency}",
+                    f"--hostname={name}@%h",
+                ]
+            ),
             cwd=ROOT,
             env=child_env(**env),
             stdout=self._log,

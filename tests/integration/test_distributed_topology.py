@@ -27,6 +27,7 @@ from tests.integration.distributed_support import (
     ROOT,
     TEST_REDIS_DB,
     child_env,
+    die_with_parent,
     free_port,
     temp_database,
     unique,
@@ -74,7 +75,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Ite
             EVAPO_JOB_QUEUE=unique("evapo.topology."),
         )
         proc = subprocess.Popen(
-            ["bash", "scripts/run-distributed.sh"],
+            die_with_parent(["bash", "scripts/run-distributed.sh"]),
             cwd=ROOT,
             env=env,
             stdout=out,

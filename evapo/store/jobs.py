@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import math
 import re
@@ -286,6 +287,21 @@ def _now() -> datetime:
 _OPEN = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 
 
+def _in_session(engine: Engine, fn: Callable[[Session], _T]) -> _T:
+    """``fn(session)`` in one committed transaction on a synchronous engine."""
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        return fn(session)
+
+
+def _insert_jobs(session: Session, *, values: list[dict[str, Any]]) -> None:
+    session.execute(insert(JobRow), values)
+
+
+def _changed(result: Any) -> bool:
+    """True when an UPDATE matched a row."""
+    return bool(result.rowcount)
+
+
 def _direct_sqlite_engine(engine: AsyncEngine) -> Engine | None:
     """A plain sqlite3 engine on the same file for the hot paths (submit, status reads).
 
@@ -312,7 +328,12 @@ def _direct_sqlite_engine(engine: AsyncEngine) -> Engine | None:
 
 
 class JobStore:
-    """Repository of jobs and results. Every write is one short transaction."""
+    """Repository of jobs and results. Every operation is one short transaction.
+
+    Each operation is written once as a function of a synchronous :class:`Session`; on a SQLite
+    file it runs in one hop to the store's own threads on a plain sqlite3 engine, on PostgreSQL
+    through the async engine (``AsyncSession.run_sync``).
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -329,6 +350,16 @@ class JobStore:
     async def _off_loop(self, fn: Callable[..., _T], *args: Any) -> _T:
         """Run ``fn(*args)`` on the store's threads."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def _run(self, fn: Callable[[Session], _T], *, write: bool = False) -> _T:
+        """Run ``fn(session)`` in one transaction (committed when it returns)."""
+        lock = self._writing() if write else contextlib.nullcontext()
+        async with lock:
+            if self._direct is not None:
+                return await self._off_loop(_in_session, self._direct, fn)
+            async with self._session() as session, session.begin():
+                result: _T = await session.run_sync(fn)
+                return result
 
     async def close(self) -> None:
         """Release the direct SQLite connections (the async engine belongs to the caller)."""
@@ -381,8 +412,7 @@ class JobStore:
                 {c.key: getattr(row, c.key) for c in JobRow.__table__.columns} for row, _ in batch
             ]
             try:
-                async with self._writing():
-                    await self._insert_jobs(values)
+                await self._run(functools.partial(_insert_jobs, values=values), write=True)
             except BaseException as exc:  # every waiter gets the failure, none is left hanging
                 for _, done in batch:
                     if not done.done():
@@ -394,43 +424,25 @@ class JobStore:
                     if not done.done():
                         done.set_result(None)
 
-    async def _insert_jobs(self, values: list[dict[str, Any]]) -> None:
-        if self._direct is None:
-            async with self.engine.begin() as conn:
-                await conn.execute(insert(JobRow), values)
-            return
-
-        def write(engine: Engine) -> None:
-            with engine.begin() as conn:
-                conn.execute(insert(JobRow), values)
-
-        await self._off_loop(write, self._direct)
-
     async def get(self, job_id: str) -> JobRecord | None:
         """The job, or None when unknown."""
-        if self._direct is not None:
-            return await self._off_loop(self._get_direct, self._direct, job_id)
-        async with self._session() as session:
-            row = await session.get(JobRow, job_id)
-            return None if row is None else _record(row)
 
-    @staticmethod
-    def _get_direct(engine: Engine, job_id: str) -> JobRecord | None:
-        with Session(engine) as session:
+        def read(session: Session) -> JobRecord | None:
             row = session.get(JobRow, job_id)
             return None if row is None else _record(row)
+
+        return await self._run(read)
 
     async def list_recent(self, limit: int = 20) -> list[JobRecord]:
         """The newest jobs first."""
         query = select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id).limit(limit)
-        async with self._session() as session:
-            return [_record(row) for row in (await session.scalars(query)).all()]
+        return await self._run(lambda s: [_record(row) for row in s.scalars(query).all()])
 
     async def count_by_status(self) -> dict[JobStatus, int]:
         """How many jobs are in each status (every status present, zero when none)."""
         query = select(JobRow.status, func.count()).group_by(JobRow.status)
-        async with self._session() as session:
-            found = {JobStatus(s): int(n) for s, n in (await session.execute(query)).all()}
+        rows = await self._run(lambda s: list(s.execute(query).all()))
+        found = {JobStatus(status): int(n) for status, n in rows}
         return {status: found.get(status, 0) for status in JobStatus}
 
     async def claim(self, job_id: str) -> JobRecord | None:
@@ -443,10 +455,14 @@ class JobStore:
                 started_at=_now(),
                 attempts=JobRow.attempts + 1,
             )
+            .returning(JobRow)
         )
-        async with self._writing(), self._session() as session, session.begin():
-            row = (await session.scalars(query.returning(JobRow))).one_or_none()
+
+        def write(session: Session) -> JobRecord | None:
+            row = session.scalars(query).one_or_none()
             return None if row is None else _record(row)
+
+        return await self._run(write, write=True)
 
     async def finish(
         self,
@@ -464,8 +480,7 @@ class JobStore:
             .where(JobRow.id == job_id, JobRow.status.in_(_OPEN))
             .values(status=status.value, finished_at=_now(), error_code=error_code, message=message)
         )
-        async with self._writing(), self._session() as session, session.begin():
-            return bool((await session.execute(query)).rowcount)
+        return await self._run(lambda s: _changed(s.execute(query)), write=True)
 
     async def store_result(
         self, job_id: str, rows: list[dict[str, Any]], summary: dict[str, Any]
@@ -473,8 +488,8 @@ class JobStore:
         """Replace the job's result rows and mark it succeeded, in one transaction.
 
         Returns False (and stores nothing) when the job is no longer open, so a redelivered job
-        never duplicates or overwrites a final result. Rows are serialised in a worker thread
-        and inserted with one executemany (10,958 rows in well under a second on SQLite).
+        never duplicates or overwrites a final result. Rows are serialised on the store's
+        threads and inserted with one driver-level executemany.
         """
         values = await self._off_loop(_result_params, job_id, rows)
         mark = (
@@ -488,20 +503,22 @@ class JobStore:
                 message=None,
             )
         )
-        async with self._writing(), self._session() as session, session.begin():
-            if not (await session.execute(mark)).rowcount:
+
+        def write(session: Session) -> bool:
+            if not _changed(session.execute(mark)):
                 return False
-            await session.execute(delete(JobResultRow).where(JobResultRow.job_id == job_id))
+            session.execute(delete(JobResultRow).where(JobResultRow.job_id == job_id))
             if values:
-                conn = await session.connection()
-                await conn.exec_driver_sql(_insert_result_sql(conn.dialect.name), values)
-        return True
+                conn = session.connection()
+                conn.exec_driver_sql(_insert_result_sql(conn.dialect.name), values)
+            return True
+
+        return await self._run(write, write=True)
 
     async def result_json_rows(self, job_id: str) -> list[str]:
         """The job's daily rows as JSON texts, in date order (no parsing: fast to serve)."""
-        async with self.engine.connect() as conn:
-            found = await conn.execute(_SELECT_RESULT, {"job_id": job_id})
-            return [str(text_) for (text_,) in found.all()]
+        found = await self._run(lambda s: s.execute(_SELECT_RESULT, {"job_id": job_id}).all())
+        return [str(text_) for (text_,) in found]
 
     async def result_rows(self, job_id: str) -> list[dict[str, Any]]:
         """The job's daily rows in date order (empty when none stored)."""
@@ -515,21 +532,18 @@ class JobStore:
             .where(JobRow.id == job_id, JobRow.status.in_(_OPEN))
             .values(cancel_requested=True)
         )
-        async with self._writing(), self._session() as session, session.begin():
-            await session.execute(query)
+        await self._run(lambda s: s.execute(query), write=True)
         return await self.get(job_id)
 
     async def is_cancel_requested(self, job_id: str) -> bool:
         """True when DELETE asked this job to stop."""
         query = select(JobRow.cancel_requested).where(JobRow.id == job_id)
-        async with self._session() as session:
-            return bool(await session.scalar(query))
+        return await self._run(lambda s: bool(s.scalar(query)))
 
     async def open_jobs(self) -> list[str]:
         """Ids of jobs still queued or running."""
         query = select(JobRow.id).where(JobRow.status.in_(_OPEN)).order_by(JobRow.created_at)
-        async with self._session() as session:
-            return list((await session.scalars(query)).all())
+        return await self._run(lambda s: list(s.scalars(query).all()))
 
     async def ping(self) -> bool:
         """True when the database answers."""

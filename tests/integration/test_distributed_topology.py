@@ -117,6 +117,7 @@ async def follow(ws_url: str) -> list[dict[str, Any]]:
     return messages
 
 
+@pytest.mark.timeout(600)  # start-up of 6 processes takes minutes on a busy 2-core machine
 def test_job_submitted_to_one_api_is_followed_on_the_other_and_stored_once(
     topology: Topology,
 ) -> None:

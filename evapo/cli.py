@@ -99,12 +99,14 @@ def serve(
     port: int | None = typer.Option(None, "--port", help="Port (default EVAPO_PORT)."),
 ) -> None:
     """Serve the API and the dashboard in one process (mode from EVAPO_MODE, embedded default)."""
-    from evapo.api.server import serve as run_server
     from evapo.config import get_settings
     from evapo.logging import configure_logging
 
     settings = get_settings()
+    # Before importing the app: module-level loggers take the configuration current at import.
     configure_logging(settings.log_level, json=settings.log_json)
+    from evapo.api.server import serve as run_server
+
     where = f"http://{host or settings.host}:{port or settings.port}"
     typer.echo(f"evapo ({settings.mode}) on {where}  (API docs: {where}/docs)")
     run_server(settings, host=host, port=port)

@@ -89,12 +89,14 @@ class RedisStreamEventLog:
         ttl_s: int = 7 * 86400,
         retry_for_s: float = 30.0,
         block_ms: int = 5_000,
+        max_connections: int = 10_000,
     ) -> None:
         """Connect lazily to ``redis_url``.
 
         ``maxlen`` caps each job's stream (approximate trim), ``ttl_s`` [s] expires a stream after
         its last append, ``retry_for_s`` [s] bounds how long an append/read waits for Redis to
-        come back, ``block_ms`` [ms] is the longest single ``XREAD BLOCK`` of :meth:`follow`.
+        come back, ``block_ms`` [ms] is the longest single ``XREAD BLOCK`` of :meth:`follow`,
+        ``max_connections`` caps the pool (one connection per concurrent follower).
         """
         if maxlen < 1:
             raise ValueError(f"maxlen must be >= 1, got {maxlen}")
@@ -109,6 +111,9 @@ class RedisStreamEventLog:
             protocol=2,  # RESP2 replies: XREAD gives [(stream, [(id, fields), ...])]
             socket_connect_timeout=2.0,
             health_check_interval=15,
+            # Each following socket holds a connection in XREAD BLOCK: redis-py 8's default
+            # pool of 100 made the 101st follower fail and back off (seconds of event lag).
+            max_connections=max_connections,
         )
         self._append_script = self._redis.register_script(_APPEND_LUA)
         self._floor: dict[str, int] = {}

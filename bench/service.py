@@ -123,14 +123,19 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def follow(api: str, job_id: str, lags: list[float]) -> dict[str, Any]:
-    """Follow a job to its terminal message, recording receive time minus emit time [s]."""
+    """Follow a job to its terminal message, recording receive time minus emit time [s].
+
+    Only events emitted while the socket was open count (replayed ones measure the replay).
+    """
     async with connect(ws_url(api, job_id), proxy=None) as ws:
+        opened = time.time()
         async for raw in ws:
             received = time.time()
             message = json.loads(raw)
             if message["type"] == "HEARTBEAT":
                 continue
-            lags.append(received - message["ts"])
+            if message["ts"] >= opened:
+                lags.append(received - message["ts"])
             if message["type"] in ("SUCCESS", "ERROR", "TIMEOUT"):
                 return dict(message)
     raise RuntimeError(f"socket of {job_id} closed without a terminal message")

@@ -66,6 +66,8 @@ class Tally:
     duplicates: int = 0
     errors: int = 0
     lags: list[float] = field(default_factory=list)
+    steady: list[float] = field(default_factory=list)
+    """Lags of events emitted after the socket's first message (the server is following)."""
     submits: list[float] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -105,6 +107,7 @@ async def follow(api: str, job_id: str, tally: Tally, *, submitted: bool = True)
     try:
         async with connect(ws_url(api, job_id), proxy=None, open_timeout=60) as socket:
             opened = time.time()
+            first: float | None = None
             async for raw in socket:
                 now = time.time()
                 message = json.loads(raw)
@@ -113,6 +116,9 @@ async def follow(api: str, job_id: str, tally: Tally, *, submitted: bool = True)
                 seqs.append(int(message["seq"]))
                 if message["ts"] >= opened:
                     tally.lags.append(now - message["ts"])
+                if first is not None and message["ts"] >= first:
+                    tally.steady.append(now - message["ts"])
+                first = now if first is None else first
                 if message["type"] in TERMINAL:
                     final = message
     except (OSError, TimeoutError) as exc:
@@ -246,6 +252,11 @@ def report(mode: str, tally: Tally) -> None:
     print(f"{mode}: {tally.clients} sockets on {tally.jobs} jobs")
     print(f"  submit p99 {s99:.1f} ms over {len(tally.submits)} submissions")
     print(f"  event latency p50 {e50:.1f} ms, p99 {e99:.1f} ms over {len(tally.lags)} live events")
+    if tally.steady:
+        st99 = pct(tally.steady, 99) * 1e3
+        print(
+            f"  of which after the socket's first message: p99 {st99:.1f} ms ({len(tally.steady)})"
+        )
     print(
         f"  messages expected {tally.expected}, received {tally.received}, "
         f"lost {tally.lost}, duplicates {tally.duplicates}, errors {tally.errors}"

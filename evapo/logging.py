@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 import structlog
+from structlog._config import BoundLoggerLazyProxy
 
 
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
@@ -30,5 +31,5 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
 
 
 def get_logger(name: str) -> Any:
-    """A structlog logger bound to ``logger=name``; bind job ids with ``.bind(job_id=...)``."""
-    return structlog.get_logger(name).bind(logger=name)
+    """A lazy structlog logger with ``logger=name`` (configuration applies on first use)."""
+    return BoundLoggerLazyProxy(None, initial_values={"logger": name}, logger_factory_args=(name,))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntFlag
+from functools import lru_cache
 from typing import Final
 
 import numpy as np
@@ -76,6 +77,7 @@ _FLAG_LABELS: Final[dict[Flag, str]] = {
 }
 
 
+@lru_cache(maxsize=4096)
 def flag_labels(value: int) -> str:
     """Render a flag bitmask as ``;``-separated labels (empty string when none is set)."""
     return ";".join(label for flag, label in _FLAG_LABELS.items() if value & flag)

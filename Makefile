@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test test-unit test-integration test-e2e lint bench bench-kernel bench-fetch \
-        bench-fusion bench-service bench-load bench-batch bench-asce bench-method-calibration \
+        bench-fusion bench-service bench-load bench-batch bench-asce bench-method-calibration bench-fusion-ceiling \
         services chromium calibration \
         run-distributed fake-apis clean
 
@@ -60,6 +60,10 @@ bench-asce: $(STAMP)
 ## bench-method-calibration: grass calibration applied to FAO-56 vs ASCE short/tall (12-city LOO)
 bench-method-calibration: $(STAMP)
 	$(PY) -m bench.method_calibration
+
+## bench-fusion-ceiling: fusion LOO/leave-region-out, Huber fit and per-city oracle bounds (12 cities)
+bench-fusion-ceiling: $(STAMP)
+	$(PY) -m bench.fusion_ceiling
 
 bench-fetch: $(STAMP)
 	$(PY) -m bench.fetch

@@ -2,8 +2,9 @@
 
 Without ``--server`` the batch runs in this process (the configured database and weather cache,
 the embedded batch runner); with it, the CSV is uploaded to ``POST /api/v1/batches`` and the
-batch WebSocket drives the progress bar. The table is written as Parquet or CSV by the output's
-suffix.
+batch WebSocket drives the progress bar, and Ctrl-C asks the server to cancel the batch
+(``DELETE /api/v1/batches/{id}``) before exiting. The table is written as Parquet or CSV by the
+output's suffix.
 """
 
 from __future__ import annotations
@@ -145,12 +146,34 @@ async def run_remote(
                 async for raw in socket:
                     yield json.loads(raw)
 
-        last = await _track(events(), int(status["points_total"]), console)
+        try:
+            last = await _track(events(), int(status["points_total"]), console)
+        except asyncio.CancelledError:  # Ctrl-C: stop the batch rather than leave it running
+            await _cancel_remote(http, accepted, console)
+            raise
         if last["type"] == "SUCCESS":
             table = await http.get(accepted["result_url"], params={"format": fmt})
             table.raise_for_status()
             await asyncio.to_thread(output.write_bytes, table.content)
     return last
+
+
+async def _cancel_remote(
+    http: Any, accepted: dict[str, Any], console: Console, *, timeout_s: float = 10.0
+) -> None:
+    """Ask the server to cancel the batch (``DELETE``) and say what it answered."""
+    import httpx2
+
+    batch_id = accepted["batch_id"]
+    try:
+        answer = await asyncio.wait_for(http.delete(accepted["status_url"]), timeout_s)
+    except (httpx2.TransportError, TimeoutError) as exc:
+        console.print(f"batch {batch_id}: could not ask the server to cancel it: {exc!r}")
+        return
+    if answer.status_code == 202:
+        console.print(f"batch {batch_id}: cancel requested")
+    else:
+        console.print(f"batch {batch_id}: not cancelled ({answer.status_code}): {answer.text}")
 
 
 def report(last: dict[str, Any], output: Path, console: Console) -> bool:

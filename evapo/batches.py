@@ -12,6 +12,10 @@ Progress goes to the event log under the batch id (PROGRESS per finished point w
 of points done and failed, then one SUCCESS or ERROR), so ``/ws/batches/{id}`` has the same
 replay semantics as a job's socket. A point is claimed before it runs and stored once
 (``evapo.store.batches``): redelivered tasks skip finished points, so none is computed twice.
+
+Cancel (``DELETE /api/v1/batches/{id}``) sets the batch's flag; every share watches it (the
+embedded runner also wakes its shares at once) and stops before its next point: points not yet
+computed are ``skipped``, the batch ends ``cancelled`` with ERROR code ``cancelled``.
 """
 
 from __future__ import annotations
@@ -27,12 +31,13 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.exc import SQLAlchemyError
 
-from evapo.events.messages import Error, Event, Progress, Success, is_terminal
+from evapo.events.messages import Error, Event, Progress, Success, Timeout, is_terminal
 from evapo.logging import get_logger
 from evapo.pipeline import JobFailure, SpecProblem, check_spec, today_utc
 from evapo.store.batches import (
@@ -51,6 +56,7 @@ if TYPE_CHECKING:
     from evapo.sources.http import Upstream
 
 log = get_logger(__name__)
+_T = TypeVar("_T")
 
 OPEN_METEO_GROUP = 50
 """Most locations sent in one grouped Open-Meteo request."""
@@ -121,6 +127,13 @@ class BatchCreate(BaseModel):
         return list(dict.fromkeys(value))
 
 
+class BatchCancelAccepted(BaseModel):
+    """Answer of ``DELETE /api/v1/batches/{id}`` (202): the batch will end ``cancelled``."""
+
+    batch_id: str
+    cancel_requested: bool = True
+
+
 class BatchAccepted(BaseModel):
     """Answer of ``POST /api/v1/batches`` (202): where to follow and fetch the batch."""
 
@@ -160,7 +173,11 @@ class BatchPublic(BaseModel):
     points_total: int
     points_done: int = Field(description="Points that succeeded.")
     points_failed: int = Field(description="Points that failed after their retries.")
+    points_skipped: int = Field(
+        0, description="Points not computed: the batch was cancelled or timed out first."
+    )
     progress: float = Field(description="Points finished (done or failed) [%].")
+    cancel_requested: bool = Field(False, description="True once a cancel was asked for.")
     created_at: Any
     started_at: Any
     finished_at: Any
@@ -250,6 +267,50 @@ class BatchDispatcher(Protocol):
         """Queue every point of the batch; return at once."""
         ...
 
+    async def cancel(self, batch_id: str) -> None:
+        """Get a batch whose cancel flag is set stopped (or end it now when nothing runs it)."""
+        ...
+
+
+CANCELLED_CODE = "cancelled"
+"""Error code of a batch cancelled on request (as for jobs)."""
+CANCELLED_MESSAGE = "cancelled on request"
+
+
+async def end_batch(
+    batch_id: str,
+    services: Services,
+    status: JobStatus,
+    code: str,
+    message: str,
+    *,
+    only_if_idle: bool = False,
+) -> bool:
+    """End an open batch (its open points skipped) and append its terminal event, once.
+
+    Returns True for the one caller that ended it.
+    """
+    final = await BatchStore(services.engine).end(
+        batch_id, status, error_code=code, message=message, only_if_idle=only_if_idle
+    )
+    if final is None:
+        return False
+    log.info("batch_ended", batch_id=batch_id, status=status.value, code=code)
+    await ensure_batch_terminal(final, services)
+    return True
+
+
+async def cancel_now(batch_id: str, services: Services, *, only_if_idle: bool = False) -> bool:
+    """End a batch as cancelled (True when this call ended it)."""
+    return await end_batch(
+        batch_id,
+        services,
+        JobStatus.CANCELLED,
+        CANCELLED_CODE,
+        CANCELLED_MESSAGE,
+        only_if_idle=only_if_idle,
+    )
+
 
 async def create_batch(
     services: Services,
@@ -274,12 +335,14 @@ class BatchRunner:
     """Embedded dispatcher: each batch is an asyncio task; points run ``batch_concurrency`` at a
     time, failed points are tried again after ``batch_retry_delay_s``.
 
-    ``start()`` resumes batches a previous process left open (finished points are kept).
+    ``start()`` resumes batches a previous process left open (finished points are kept);
+    ``cancel()`` wakes the batch's task, which stops before its next point.
     """
 
     def __init__(self, services: Services) -> None:
         self.services = services
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._signals: dict[str, asyncio.Event] = {}
         self._limit: asyncio.Semaphore | None = None
 
     async def start(self) -> None:
@@ -292,24 +355,42 @@ class BatchRunner:
         """Start the batch's task and return at once."""
         self._spawn(batch_id)
 
+    async def cancel(self, batch_id: str) -> None:
+        """Wake the batch's task (it ends the batch cancelled); without one, end it now."""
+        signal = self._signals.get(batch_id)
+        if signal is not None and batch_id in self._tasks:
+            signal.set()
+            return
+        await cancel_now(batch_id, self.services)
+
     def _spawn(self, batch_id: str) -> None:
         if batch_id in self._tasks:
             return
+        self._signals[batch_id] = asyncio.Event()
         task = asyncio.ensure_future(self._run(batch_id))
         self._tasks[batch_id] = task
-        task.add_done_callback(lambda _t: self._tasks.pop(batch_id, None))
+
+        def forget(_task: asyncio.Task[None]) -> None:
+            self._tasks.pop(batch_id, None)
+            self._signals.pop(batch_id, None)
+
+        task.add_done_callback(forget)
 
     async def _run(self, batch_id: str) -> None:
         settings = self.services.settings
+        signal = self._signals[batch_id]
         indices: list[int] | None = None
         # One limit for every batch of this process, made on the running loop.
         self._limit = self._limit or asyncio.Semaphore(settings.batch_concurrency)
         try:
             while True:
-                retry = await run_points(batch_id, indices, self.services, limit=self._limit)
+                retry = await run_points(
+                    batch_id, indices, self.services, limit=self._limit, cancel=signal
+                )
                 if not retry:
                     return
-                await asyncio.sleep(settings.batch_retry_delay_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(signal.wait(), settings.batch_retry_delay_s)
                 indices = retry
         except Exception as exc:
             log.exception("batch_crashed", batch_id=batch_id)
@@ -328,6 +409,7 @@ class BatchRunner:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        self._signals.clear()
 
 
 # --- work --------------------------------------------------------------------------------------
@@ -462,6 +544,43 @@ async def _compute(
     return await asyncio.to_thread(fused.to_rows)
 
 
+class _Stopped(Exception):
+    """The batch was asked to stop while a share waited on some work."""
+
+
+async def _unless_stopped(work: Awaitable[_T], stop: asyncio.Event) -> _T:
+    """``await work`` unless ``stop`` is set first: then ``work`` is cancelled, _Stopped raised."""
+    if stop.is_set():
+        if asyncio.iscoroutine(work):
+            work.close()
+        raise _Stopped
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            return task.result()
+        raise _Stopped
+    finally:
+        for pending in (task, waiter):
+            pending.cancel()
+        await asyncio.gather(task, waiter, return_exceptions=True)
+
+
+async def _watch_stop(batch_id: str, store: BatchStore, stop: asyncio.Event, poll_s: float) -> None:
+    """Set ``stop`` once the batch's cancel flag is set or it became final (polled)."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), poll_s)
+        if stop.is_set():
+            return
+        try:
+            if await store.stop_requested(batch_id):
+                stop.set()
+        except (OSError, SQLAlchemyError) as exc:  # the database is away: look again later
+            log.warning("batch_cancel_poll_failed", batch_id=batch_id, error=str(exc))
+
+
 async def run_points(
     batch_id: str,
     indices: list[int] | None,
@@ -469,10 +588,15 @@ async def run_points(
     *,
     worker: str | None = None,
     limit: asyncio.Semaphore | None = None,
+    cancel: asyncio.Event | None = None,
 ) -> list[int]:
     """Compute the batch's open points among ``indices`` (all when None); return those to retry.
 
     ``limit`` bounds the points computed at once (default: ``batch_concurrency`` for this call).
+    ``cancel``, when set, stops the share at once (embedded); the batch's cancel flag is also
+    polled every ``cancel_poll_s``. A stopped share computes no further point, drops the ones in
+    flight and ends the batch ``cancelled`` (the first share to stop wins; points not stored are
+    ``skipped``).
 
     A point that fails is re-queued while it has attempts left (``batch_point_attempts``) and
     its index returned; otherwise it is stored failed. Once no point is open the batch gets its
@@ -486,6 +610,9 @@ async def run_points(
         return []
     if batch.status.final:
         await ensure_batch_terminal(batch, services)
+        return []
+    if batch.cancel_requested:
+        await cancel_now(batch_id, services)
         return []
     if await store.start(batch_id):
         await services.events.append(
@@ -502,12 +629,48 @@ async def run_points(
     if not claimed:
         await finish_if_done(batch_id, services)
         return []
-    today = today_utc()
+    stop = cancel if cancel is not None else asyncio.Event()
+    watcher = asyncio.ensure_future(_watch_stop(batch_id, store, stop, settings.cancel_poll_s))
+    try:
+        retry = await _run_share(batch, claimed, services, stop=stop, limit=limit, worker=me)
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+    if stop.is_set():
+        if await cancel_now(batch_id, services):
+            log.info("batch_cancelled", batch_id=batch_id, worker=me)
+        return []
+    await finish_if_done(batch_id, services)
+    return retry
+
+
+async def _run_share(
+    batch: BatchRecord,
+    claimed: list[PointRecord],
+    services: Services,
+    *,
+    stop: asyncio.Event,
+    limit: asyncio.Semaphore | None,
+    worker: str,
+) -> list[int]:
+    """Prefetch and compute the claimed points; store them a few at a time; return retries.
+
+    Stops early (no further point computed, none in flight kept) once ``stop`` is set.
+    """
     from evapo.sources.http import Upstream
 
+    store = BatchStore(services.engine)
+    settings = services.settings
+    batch_id = batch.id
+    today = today_utc()
     t0 = time.perf_counter()
-    async with Upstream(settings) as http:
-        fetched = await prefetch(claimed, batch, services, http, today=today)
+    try:
+        async with Upstream(settings) as http:
+            fetched = await _unless_stopped(
+                prefetch(claimed, batch, services, http, today=today), stop
+            )
+    except _Stopped:
+        return []
     log.info(
         "batch_prefetched",
         batch_id=batch_id,
@@ -528,24 +691,33 @@ async def run_points(
                 return
             group = ended[:]
             ended.clear()
-            stored = set(await store.finish_points(batch_id, [o for _, o in group]))
-            counts = await store.counts(batch_id)
-            done = counts.done - sum(1 for _, o in group if o.idx in stored and o.rows is not None)
-            failed = counts.failed - sum(1 for _, o in group if o.idx in stored and o.rows is None)
-            for point, outcome in group:
-                if outcome.idx not in stored:
-                    continue
-                ok = outcome.rows is not None
-                done, failed = done + ok, failed + (not ok)
-                reason = None if ok else f"{outcome.error_code}: {outcome.message}"
-                await _point_event(
-                    batch_id, point, reason, Counts(counts.total, done, failed), services
-                )
+            by_index = {outcome.idx: (point, outcome) for point, outcome in group}
+
+            async def events(stored: list[int], counts: Counts) -> None:
+                ok = [i for i in stored if by_index[i][1].rows is not None]
+                done = counts.done - len(ok)
+                failed = counts.failed - (len(stored) - len(ok))
+                for i in stored:
+                    point, outcome = by_index[i]
+                    good = outcome.rows is not None
+                    done, failed = done + good, failed + (not good)
+                    reason = None if good else f"{outcome.error_code}: {outcome.message}"
+                    await _point_event(
+                        batch_id, point, reason, Counts(counts.total, done, failed), services
+                    )
+
+            await store.finish_points(batch_id, [o for _, o in group], report=events)
 
     async def one(point: PointRecord) -> None:
         async with limit:
+            if stop.is_set():
+                return
             try:
-                rows = await _compute(point, batch, fetched.elevations.get(point.idx), services)
+                rows = await _unless_stopped(
+                    _compute(point, batch, fetched.elevations.get(point.idx), services), stop
+                )
+            except _Stopped:
+                return
             except JobFailure as failure:
                 code, message = failure.code, failure.message
             except TimeoutError:
@@ -580,11 +752,11 @@ async def run_points(
         batch_id=batch_id,
         points=len(claimed),
         retry=len(retry),
-        worker=me,
+        stopped=stop.is_set(),
+        worker=worker,
         seconds=round(time.perf_counter() - t0, 3),
     )
-    await finish_if_done(batch_id, services)
-    return sorted(retry)
+    return [] if stop.is_set() else sorted(retry)
 
 
 async def _point_event(
@@ -611,21 +783,36 @@ async def _point_event(
     )
 
 
-def terminal_event(batch: BatchRecord, done: int, failed: int) -> Event | None:
-    """The terminal event of a final batch (None while it is open)."""
-    summary = {"points_total": batch.n_points, "points_done": done, "points_failed": failed}
+def terminal_event(batch: BatchRecord, counts: Counts) -> Event | None:
+    """The terminal event of a final batch (None while it is open).
+
+    A cancelled or timed-out batch's message says how many points were done, failed and not
+    computed.
+    """
+    summary = {
+        "points_total": counts.total,
+        "points_done": counts.done,
+        "points_failed": counts.failed,
+    }
     if batch.status is JobStatus.SUCCEEDED:
         return Success(job_id=batch.id, summary=summary, result_url=result_path(batch.id))
-    if batch.status.final:
-        code = batch.error_code or batch.status.value
-        return Error(job_id=batch.id, code=code, message=batch.message or "")
-    return None
+    if not batch.status.final:
+        return None
+    message = batch.message or ""
+    if batch.status in (JobStatus.CANCELLED, JobStatus.TIMED_OUT):
+        message += (
+            f" ({counts.done} of {counts.total} point(s) done, {counts.failed} failed, "
+            f"{counts.skipped} not computed)"
+        )
+    if batch.status is JobStatus.TIMED_OUT:
+        return Timeout(job_id=batch.id, message=message)
+    return Error(job_id=batch.id, code=batch.error_code or batch.status.value, message=message)
 
 
 async def ensure_batch_terminal(batch: BatchRecord, services: Services) -> None:
     """Append the final batch's terminal event unless its log already ends with one."""
     counts = await BatchStore(services.engine).counts(batch.id)
-    event = terminal_event(batch, counts.done, counts.failed)
+    event = terminal_event(batch, counts)
     if event is None:
         return
     logged = await services.events.read(batch.id)
@@ -643,11 +830,7 @@ async def finish_if_done(batch_id: str, services: Services) -> None:
 
 async def fail_batch(batch_id: str, services: Services, code: str, message: str) -> None:
     """End an open batch as failed, with its ERROR event."""
-    store = BatchStore(services.engine)
-    await store.fail(batch_id, error_code=code, message=message)
-    batch = await store.get(batch_id)
-    if batch is not None:
-        await ensure_batch_terminal(batch, services)
+    await end_batch(batch_id, services, JobStatus.FAILED, code, message)
 
 
 # --- results -----------------------------------------------------------------------------------
@@ -716,7 +899,7 @@ async def public(
                 status=p.status,
                 attempts=p.attempts,
                 error=None
-                if p.error_code is None or p.status is not PointStatus.FAILED
+                if p.error_code is None or p.status not in (PointStatus.FAILED, PointStatus.SKIPPED)
                 else BatchProblem(code=p.error_code, message=p.message or ""),
             )
             for p in await store.points(batch.id)
@@ -730,7 +913,9 @@ async def public(
         points_total=counts.total,
         points_done=counts.done,
         points_failed=counts.failed,
+        points_skipped=counts.skipped,
         progress=round(100.0 * counts.finished / max(counts.total, 1), 2),
+        cancel_requested=batch.cancel_requested,
         created_at=batch.created_at,
         started_at=batch.started_at,
         finished_at=batch.finished_at,

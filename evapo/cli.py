@@ -430,6 +430,9 @@ def batch(
     except OSError as exc:
         typer.echo(f"evapo batch: {exc}", err=True)
         raise typer.Exit(2) from exc
+    except KeyboardInterrupt:
+        typer.echo("evapo batch: interrupted", err=True)
+        raise typer.Exit(130) from None
     if not report(last, output, console):
         raise typer.Exit(1)
 

@@ -162,6 +162,10 @@ class EvapoClient:
         """Ask the server to cancel the job."""
         await self._request("DELETE", f"/api/v1/jobs/{job_id}")
 
+    async def cancel_batch(self, batch_id: str) -> None:
+        """Ask the server to cancel a batch (409 :class:`ClientError` when already final)."""
+        await self._request("DELETE", f"/api/v1/batches/{batch_id}")
+
     async def result(self, job_id: str, format: Literal["json", "csv"] = "json") -> Any:
         """The result: a dict (``summary``, ``rows``) for JSON, the CSV text for CSV."""
         path = f"/api/v1/jobs/{job_id}/result"

@@ -118,12 +118,16 @@ def fan_out(app: Celery, settings: Settings, batch_id: str, n_points: int) -> No
 
 
 class CeleryBatchDispatcher:
-    """:class:`evapo.batches.BatchDispatcher` of the distributed mode (API process)."""
+    """:class:`evapo.batches.BatchDispatcher` of the distributed mode (API process).
 
-    def __init__(self, settings: Settings) -> None:
+    ``services`` (the API's own) let :meth:`cancel` end a batch no worker is running at once.
+    """
+
+    def __init__(self, settings: Settings, *, services: Services | None = None) -> None:
         from evapo.jobs.celery_app import is_redis_broker, visibility_timeout_s
 
         self.settings = settings
+        self.services = services
         # A sender only: tasks are sent by name, so none is registered twice in this process.
         self._app = Celery("evapo-batch-sender", broker=settings.broker_url, set_as_current=False)
         self._app.conf.update(task_serializer="json", accept_content=["json"], result_backend=None)
@@ -139,6 +143,16 @@ class CeleryBatchDispatcher:
         await loop.run_in_executor(
             self._executor, fan_out, self._app, self.settings, batch_id, n_points
         )
+
+    async def cancel(self, batch_id: str) -> None:
+        """End the batch now when none of its points is running; else its workers will (they
+        poll the flag before each point), and chunks still queued find it final and skip it."""
+        from evapo.batches import cancel_now
+
+        if self.services is not None and await cancel_now(
+            batch_id, self.services, only_if_idle=True
+        ):
+            log.info("batch_cancelled", batch_id=batch_id, by="api")
 
     async def stop(self) -> None:
         """Release the broker connections."""

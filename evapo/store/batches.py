@@ -3,13 +3,19 @@
 A batch is one date range over many points. Each point is a row keyed by (batch id, point
 index) whose status moves queued -> running -> succeeded | failed exactly once: a finished point
 is never claimed again, so no point is computed twice even when a task is redelivered. The batch
-row takes the final status only through :meth:`BatchStore.complete_if_done`, a single guarded
-UPDATE, so exactly one process wins and writes the terminal event.
+row takes the final status only through a single guarded UPDATE (:meth:`BatchStore.complete_if_done`
+when no point is open, :meth:`BatchStore.end` when it is cancelled or given up, which marks its
+open points ``skipped``), so exactly one process wins and writes the terminal event.
+
+Point results are stored under a shared lock on the batch row (PostgreSQL ``FOR SHARE``) and their
+events appended before that transaction commits; ending a batch takes the row's exclusive lock, so
+its terminal event always comes after every point event.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -17,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
     DateTime,
     Float,
@@ -27,19 +34,25 @@ from sqlalchemy import (
     Text,
     and_,
     case,
+    false,
     func,
+    inspect,
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from evapo.logging import get_logger
 from evapo.store.db import Base, make_sessionmaker
 from evapo.store.jobs import JobStatus, json_safe
 
+log = get_logger(__name__)
+
 
 class PointStatus(StrEnum):
-    """Lifecycle of one point of a batch; the last two are final."""
+    """Lifecycle of one point of a batch; the last three are final."""
 
     QUEUED = "queued"
     """Waiting for a worker."""
@@ -49,11 +62,13 @@ class PointStatus(StrEnum):
     """Its daily rows are stored."""
     FAILED = "failed"
     """It ended with an error (``error_code``/``message`` say why) after its retries."""
+    SKIPPED = "skipped"
+    """Not computed: the batch was cancelled or given up before this point's result was stored."""
 
     @property
     def final(self) -> bool:
-        """True for succeeded and failed."""
-        return self in (PointStatus.SUCCEEDED, PointStatus.FAILED)
+        """True for succeeded, failed and skipped."""
+        return self in (PointStatus.SUCCEEDED, PointStatus.FAILED, PointStatus.SKIPPED)
 
 
 class BatchRow(Base):
@@ -74,6 +89,8 @@ class BatchRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error_code: Mapped[str | None] = mapped_column(String(64))
     message: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Set by ``DELETE /api/v1/batches/{id}``; workers stop before their next point."""
 
 
 class BatchPointRow(Base):
@@ -127,6 +144,7 @@ class BatchRecord:
     finished_at: datetime | None
     error_code: str | None
     message: str | None
+    cancel_requested: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,11 +171,18 @@ class Counts:
     total: int
     done: int
     failed: int
+    skipped: int = 0
+    """Points never computed (the batch was cancelled or given up first)."""
 
     @property
     def finished(self) -> int:
-        """Points in a final state."""
+        """Points computed to an end (succeeded or failed)."""
         return self.done + self.failed
+
+    @property
+    def open(self) -> int:
+        """Points still queued or running."""
+        return self.total - self.done - self.failed - self.skipped
 
 
 @dataclass(frozen=True)
@@ -222,6 +247,7 @@ def _batch(row: BatchRow) -> BatchRecord:
         finished_at=_utc(row.finished_at),
         error_code=row.error_code,
         message=row.message,
+        cancel_requested=bool(row.cancel_requested),
     )
 
 
@@ -244,11 +270,50 @@ def _point(row: BatchPointRow, *, with_rows: bool) -> PointRecord:
 
 _OPEN_POINT = (PointStatus.QUEUED.value, PointStatus.RUNNING.value)
 _OPEN_BATCH = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+Report = Callable[[list[int], Counts], Awaitable[None]]
+"""Called inside :meth:`BatchStore.finish_points`'s transaction with the indices stored and the
+batch's counts after them (appends the point events before the results commit)."""
 TABLES: tuple[Table, ...] = (
     BatchRow.__table__,  # type: ignore[assignment]
     BatchPointRow.__table__,
     RegionRow.__table__,
 )
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` for model columns an existing table lacks."""
+    found = inspect(conn)
+    for table in TABLES:
+        have = {c["name"] for c in found.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            kind = column.type.compile(dialect=conn.dialect)
+            default = ""
+            if column.server_default is not None:
+                clause = column.server_default.arg  # type: ignore[attr-defined]
+                default = f" DEFAULT {clause.compile(dialect=conn.dialect)}"
+            null = "" if column.nullable or default else " NOT NULL"
+            conn.exec_driver_sql(
+                f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{default}{null}'
+            )
+            log.info("column_added", table=table.name, column=column.name)
+
+
+async def _counts(session: AsyncSession, batch_id: str) -> Counts:
+    status = BatchPointRow.status
+
+    def count(value: PointStatus) -> Any:
+        return func.sum(case((status == value.value, 1), else_=0))
+
+    query = select(
+        func.count(),
+        count(PointStatus.SUCCEEDED),
+        count(PointStatus.FAILED),
+        count(PointStatus.SKIPPED),
+    ).where(BatchPointRow.batch_id == batch_id)
+    total, done, failed, skipped = (await session.execute(query)).one()
+    return Counts(int(total or 0), int(done or 0), int(failed or 0), int(skipped or 0))
 
 
 class BatchStore:
@@ -259,10 +324,15 @@ class BatchStore:
         self._session = make_sessionmaker(engine)
 
     async def init(self, *, create_tables: bool = True) -> None:
-        """Create the tables if missing (embedded mode; distributed mode runs migrations)."""
+        """Create the tables if missing (embedded mode; distributed mode runs migrations).
+
+        A database made by an older version gets the columns added since (all nullable or
+        with a server default), so an embedded user's file keeps working after an upgrade.
+        """
         if create_tables:
             async with self.engine.begin() as conn:
                 await conn.run_sync(Base.metadata.create_all, tables=list(TABLES))
+                await conn.run_sync(_add_missing_columns)
 
     async def create(
         self,
@@ -321,16 +391,26 @@ class BatchStore:
             return [_point(r, with_rows=with_rows) for r in rows]
 
     async def counts(self, batch_id: str) -> Counts:
-        """How many points there are, succeeded and failed."""
-        status = BatchPointRow.status
-        query = select(
-            func.count(),
-            func.sum(case((status == PointStatus.SUCCEEDED.value, 1), else_=0)),
-            func.sum(case((status == PointStatus.FAILED.value, 1), else_=0)),
-        ).where(BatchPointRow.batch_id == batch_id)
+        """How many points there are, succeeded, failed and skipped."""
         async with self._session() as session:
-            total, done, failed = (await session.execute(query)).one()
-        return Counts(int(total or 0), int(done or 0), int(failed or 0))
+            return await _counts(session, batch_id)
+
+    async def stop_requested(self, batch_id: str) -> bool:
+        """True when the batch was asked to cancel or is already final (unknown: True)."""
+        query = select(BatchRow.cancel_requested, BatchRow.status).where(BatchRow.id == batch_id)
+        async with self._session() as session:
+            found = (await session.execute(query)).one_or_none()
+        return found is None or bool(found[0]) or found[1] not in _OPEN_BATCH
+
+    async def request_cancel(self, batch_id: str) -> bool:
+        """Set the cancel flag of an open batch (False when it is unknown or already final)."""
+        query = (
+            update(BatchRow)
+            .where(BatchRow.id == batch_id, BatchRow.status.in_(_OPEN_BATCH))
+            .values(cancel_requested=True)
+        )
+        async with self._session() as session, session.begin():
+            return bool((await session.execute(query)).rowcount)
 
     async def start(self, batch_id: str) -> bool:
         """Mark a queued batch running (False when it was not queued)."""
@@ -387,13 +467,20 @@ class BatchStore:
             claimed = sorted((await session.scalars(query)).all())
         return await self.points(batch_id, claimed) if claimed else []
 
-    async def finish_points(self, batch_id: str, outcomes: list[PointOutcome]) -> list[int]:
+    async def finish_points(
+        self, batch_id: str, outcomes: list[PointOutcome], *, report: Report | None = None
+    ) -> list[int]:
         """Store several points' rows or errors in one transaction; return the indices stored.
 
-        A point already final is skipped (never stored twice).
+        A point already final is skipped (never stored twice), and nothing is stored once the
+        batch is final. ``report`` runs inside the transaction (under the batch row's shared
+        lock) with the stored indices and the counts after them.
         """
         stored: list[int] = []
         async with self._session() as session, session.begin():
+            lock = select(BatchRow.status).where(BatchRow.id == batch_id).with_for_update(read=True)
+            if (await session.scalar(lock)) not in _OPEN_BATCH:
+                return []
             for outcome in outcomes:
                 query = (
                     update(BatchPointRow)
@@ -406,6 +493,8 @@ class BatchStore:
                 )
                 if (await session.execute(query)).rowcount:
                     stored.append(outcome.idx)
+            if report is not None and stored:
+                await report(stored, await _counts(session, batch_id))
         return stored
 
     async def requeue_point(
@@ -453,7 +542,7 @@ class BatchStore:
         Succeeded when at least one point succeeded, failed when every point failed.
         """
         counts = await self.counts(batch_id)
-        if counts.finished < counts.total:
+        if counts.open:
             return None
         ok = counts.done > 0
         no_open = ~(
@@ -476,25 +565,57 @@ class BatchStore:
                 return None
         return await self.get(batch_id)
 
-    async def fail(self, batch_id: str, *, error_code: str, message: str) -> bool:
-        """End an open batch as failed (and its open points with it)."""
+    async def end(
+        self,
+        batch_id: str,
+        status: JobStatus,
+        *,
+        error_code: str,
+        message: str,
+        only_if_idle: bool = False,
+    ) -> BatchRecord | None:
+        """End an open batch as failed, cancelled or timed out; its open points become skipped.
+
+        ``only_if_idle``: only when none of its points is running. Returns the final record to
+        the one caller that ended it (None when it was already final, or busy).
+        """
+        if not status.final or status is JobStatus.SUCCEEDED:
+            raise ValueError(f"end() sets failed/timed_out/cancelled, not {status}")
+        where = [BatchRow.id == batch_id, BatchRow.status.in_(_OPEN_BATCH)]
+        if only_if_idle:
+            running = (
+                select(BatchPointRow.idx)
+                .where(
+                    BatchPointRow.batch_id == batch_id,
+                    BatchPointRow.status == PointStatus.RUNNING.value,
+                )
+                .exists()
+            )
+            where.append(~running)
         async with self._session() as session, session.begin():
-            done = await session.execute(
+            ended = await session.execute(
                 update(BatchRow)
-                .where(BatchRow.id == batch_id, BatchRow.status.in_(_OPEN_BATCH))
+                .where(*where)
                 .values(
-                    status=JobStatus.FAILED.value,
+                    status=status.value,
                     finished_at=_now(),
                     error_code=error_code,
                     message=message,
                 )
             )
+            if not ended.rowcount:
+                return None
             await session.execute(
                 update(BatchPointRow)
                 .where(BatchPointRow.batch_id == batch_id, BatchPointRow.status.in_(_OPEN_POINT))
-                .values(status=PointStatus.FAILED.value, error_code=error_code, message=message)
+                .values(status=PointStatus.SKIPPED.value, error_code=error_code, message=message)
             )
-            return bool(done.rowcount)
+        return await self.get(batch_id)
+
+    async def fail(self, batch_id: str, *, error_code: str, message: str) -> bool:
+        """End an open batch as failed (its open points are skipped)."""
+        ended = await self.end(batch_id, JobStatus.FAILED, error_code=error_code, message=message)
+        return ended is not None
 
     async def open_batches(self) -> list[str]:
         """Ids of batches still queued or running, oldest first."""

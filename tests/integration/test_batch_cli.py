@@ -14,6 +14,7 @@ from evapo.api.server import run_in_thread
 from evapo.config import Settings
 from evapo.fakeapi.server import run_in_thread as fake_apis
 from tests.integration.distributed_support import ROOT, child_env
+from tests.integration.test_batch_embedded import follow
 
 pytestmark = pytest.mark.integration
 
@@ -92,3 +93,58 @@ def test_batch_against_a_server_writes_csv(fake: str, tmp_path: Path) -> None:
     table = pd.read_csv(out)
     assert len(table) == 30
     assert set(table["point_status"]) == {"succeeded"}
+
+
+def test_ctrl_c_against_a_server_cancels_the_batch(fake: str, tmp_path: Path) -> None:
+    import asyncio
+    import re
+    import signal
+    import time
+
+    import httpx2
+
+    points = tmp_path / "points.csv"
+    rows = [f"p{i},{-7.0 - 0.3 * i:.2f},{-47.0 + 0.3 * i:.2f},200" for i in range(10)]
+    points.write_text("name,lat,lon,elevation\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "out.csv"
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'api.db'}",
+        upstream_url=fake,
+        region_scheduler=False,
+    )
+    control = httpx2.Client(base_url=fake)
+    control.post("/_control/reset")
+    # Every NASA POWER answer takes 3 s: the batch runs long enough to be interrupted.
+    control.post("/_control/faults", json={"api": "nasa_power", "mode": "slow", "delay_s": 3})
+    try:
+        with run_in_thread(settings) as api:
+            dates = ["--start", "2015-07-01", "--end", "2015-07-10"]
+            command = [sys.executable, "-m", "evapo", "batch", str(points), *dates]
+            proc = subprocess.Popen(
+                [*command, "--server", api, "-o", str(out)],
+                cwd=ROOT,
+                env=child_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            deadline = time.monotonic() + 120
+            while not control.get("/_control/requests").json()["by_api"].get("nasa_power"):
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 130, err
+            found = re.search(r"batch (\w+): cancel requested", err)
+            assert found is not None, err
+            ws = api.replace("http://", "ws://") + f"/ws/batches/{found.group(1)}"
+            events, _ = asyncio.run(asyncio.wait_for(follow(ws), 60))
+            with httpx2.Client(base_url=api) as http:
+                status = http.get(f"/api/v1/batches/{found.group(1)}").json()
+    finally:
+        control.delete("/_control/faults")
+        control.close()
+    assert (events[-1]["type"], events[-1]["code"]) == ("ERROR", "cancelled")
+    assert status["status"] == "cancelled" and status["cancel_requested"] is True
+    assert status["points_skipped"] > 0
+    assert not out.exists()

@@ -26,7 +26,13 @@ from tests.integration.distributed_support import (
     temp_database,
     unique,
 )
-from tests.integration.test_batch_embedded import BAD, follow, points
+from tests.integration.test_batch_embedded import (
+    BAD,
+    assert_cancelled_honestly,
+    cancel_after_first_point,
+    follow,
+    points,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -207,3 +213,73 @@ async def test_killing_a_worker_mid_batch_still_completes(
     assert (status["status"], status["points_done"]) == ("succeeded", 40)
     survivor = next(w for w in stack.workers if w is not victim)
     assert batch_id in survivor.log_text()
+
+
+async def test_cancel_a_running_batch_on_the_workers(
+    stack: Stack, http: httpx2.AsyncClient, shared_data: Path
+) -> None:
+    pts = points(shared_data, 30)
+    async with httpx2.AsyncClient(base_url=stack.upstream) as control:
+        # Every NASA POWER answer takes a second: the batch is still running when cancelled.
+        slow = {"api": "nasa_power", "mode": "slow", "delay_s": 1}
+        assert (await control.post("/_control/faults", json=slow)).is_success
+        try:
+            body = {"points": pts, "start": "2016-05-01", "end": "2016-05-10"}
+            accepted = (await http.post("/api/v1/batches", json=body)).json()
+            events, code, answer = await asyncio.wait_for(
+                cancel_after_first_point(http, accepted), 240
+            )
+        finally:
+            await control.delete("/_control/faults")
+    assert answer.status_code == 202, answer.text
+    assert answer.json() == {"batch_id": accepted["batch_id"], "cancel_requested": True}
+    assert code == 1000
+    status = (await http.get(accepted["status_url"], params={"points": "true"})).json()
+    assert_cancelled_honestly(events, status, len(pts))
+    # Nothing is left running on the workers' side, and nothing was stored for skipped points.
+    engine = make_engine(stack.settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            found = await conn.execute(
+                text(
+                    "SELECT status, count(*), count(rows) FROM batch_points WHERE batch_id = :b"
+                    " GROUP BY status"
+                ),
+                {"b": accepted["batch_id"]},
+            )
+            by_status = {s: (int(n), int(with_rows)) for s, n, with_rows in found.all()}
+    finally:
+        await engine.dispose()
+    assert set(by_status) <= {"succeeded", "failed", "skipped"}
+    assert by_status["skipped"][1] == 0
+    again = await http.delete(accepted["status_url"])
+    assert again.status_code == 409
+
+
+async def test_a_batch_no_worker_started_is_cancelled_by_the_api_at_once(
+    stack: Stack, http: httpx2.AsyncClient
+) -> None:
+    from evapo.batches import BatchCreate, create_batch
+    from evapo.services import close_services, open_services
+
+    # Stored but never sent to the workers: as if its tasks were still waiting in the queue.
+    services = await open_services(stack.settings, runner=False)
+    try:
+        body = BatchCreate.model_validate(
+            {"points": [{"name": "a", "lat": -7.19, "lon": -48.21}], "start": START, "end": END}
+        )
+        batch = await create_batch(services, unique("q"), body)
+    finally:
+        await close_services(services)
+    answer = await http.delete(f"/api/v1/batches/{batch.id}")
+    assert answer.status_code == 202, answer.text
+    status = (await http.get(f"/api/v1/batches/{batch.id}")).json()
+    assert (status["status"], status["points_skipped"], status["points_done"]) == (
+        "cancelled",
+        1,
+        0,
+    )
+    ws = stack.api.replace("http://", "ws://") + f"/ws/batches/{batch.id}"
+    events, code = await asyncio.wait_for(follow(ws), 30)
+    assert code == 1000
+    assert [(e["type"], e.get("code")) for e in events] == [("ERROR", "cancelled")]

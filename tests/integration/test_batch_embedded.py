@@ -231,3 +231,76 @@ async def test_a_restarted_process_resumes_open_batches(fake: str, tmp_path: Pat
         await runner.stop()
     finally:
         await close_services(services)
+
+
+async def cancel_after_first_point(
+    http: httpx2.AsyncClient, accepted: dict[str, Any]
+) -> tuple[list[dict[str, Any]], int | None, httpx2.Response]:
+    """Follow the batch socket; DELETE the batch once its first point is reported."""
+    events: list[dict[str, Any]] = []
+    answer: httpx2.Response | None = None
+    async with connect(accepted["ws_url"], proxy=None, open_timeout=10) as socket:
+        async for raw in socket:
+            message = json.loads(raw)
+            if message["type"] == "HEARTBEAT":
+                continue
+            events.append(message)
+            if answer is None and message.get("step", "").startswith("point:"):
+                answer = await http.delete(accepted["status_url"])
+        code = socket.close_code
+    assert answer is not None, events
+    return events, code, answer
+
+
+def assert_cancelled_honestly(
+    events: list[dict[str, Any]], status: dict[str, Any], n_points: int
+) -> None:
+    """The log ends with one ERROR 'cancelled'; the counts match the point events."""
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert [e["type"] for e in events].count("ERROR") == 1
+    last = events[-1]
+    assert (last["type"], last["code"]) == ("ERROR", "cancelled")
+    assert status["status"] == "cancelled" and status["error"]["code"] == "cancelled"
+    assert status["cancel_requested"] is True
+    done, failed, skipped = (
+        status["points_done"],
+        status["points_failed"],
+        status["points_skipped"],
+    )
+    assert done + failed + skipped == n_points
+    assert skipped > 0, status
+    assert (
+        f"{done} of {n_points} point(s) done, {failed} failed, {skipped} not computed"
+        in (last["message"])
+    )
+    per_point = [e for e in events if e["type"] == "PROGRESS" and e["step"].startswith("point:")]
+    assert len(per_point) == done + failed  # every computed point reported once, no other
+    reported = {e["data"]["index"] for e in per_point}
+    by_status = {p["index"]: p["status"] for p in status["points"]}
+    assert {i for i, s in by_status.items() if s in ("succeeded", "failed")} == reported
+    assert {i for i, s in by_status.items() if s == "skipped"} == set(range(n_points)) - reported
+
+
+async def test_cancel_a_running_batch(
+    http: httpx2.AsyncClient, control: httpx2.AsyncClient, shared_data: Path
+) -> None:
+    pts = points(shared_data, 30)
+    # Every NASA POWER answer takes a second: the batch is still running when it is cancelled.
+    slow = {"api": "nasa_power", "mode": "slow", "delay_s": 1}
+    assert (await control.post("/_control/faults", json=slow)).status_code == 201
+    body = {"points": pts, "start": "2016-04-01", "end": "2016-04-10"}
+    accepted = (await http.post("/api/v1/batches", json=body)).json()
+    events, code, answer = await asyncio.wait_for(cancel_after_first_point(http, accepted), 120)
+    assert answer.status_code == 202, answer.text
+    assert answer.json() == {"batch_id": accepted["batch_id"], "cancel_requested": True}
+    assert code == 1000
+    status = (await http.get(accepted["status_url"], params={"points": "true"})).json()
+    assert_cancelled_honestly(events, status, len(pts))
+    # A late socket replays the same log; a final batch cannot be cancelled again; no table.
+    replay, _ = await asyncio.wait_for(follow(accepted["ws_url"]), 30)
+    assert replay == events
+    again = await http.delete(accepted["status_url"])
+    assert again.status_code == 409 and "cancelled" in again.json()["detail"]
+    assert (await http.get(accepted["result_url"])).status_code == 409
+    unknown = await http.delete("/api/v1/batches/nope")
+    assert unknown.status_code == 404 and "not found" in unknown.json()["detail"]

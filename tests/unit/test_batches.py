@@ -26,7 +26,7 @@ from evapo.jobs.batch_tasks import chunks
 from evapo.sources._convert import MalformedResponse
 from evapo.sources.http import Upstream
 from evapo.sources.openmeteo import OpenMeteoArchive
-from evapo.store.batches import BatchStore, PointOutcome, PointStatus
+from evapo.store.batches import BatchStore, Counts, PointOutcome, PointStatus
 from evapo.store.db import make_engine
 from evapo.store.jobs import JobStatus
 
@@ -131,7 +131,7 @@ async def test_points_are_claimed_and_stored_once(store: BatchStore) -> None:
     assert await store.complete_if_done("b1") is None  # only one caller closes the batch
     stored = await store.points("b1", with_rows=True)
     assert stored[0].rows is not None and stored[0].rows[0]["eto_mm"] == 4.0
-    event = terminal_event(final, counts.done, counts.failed)
+    event = terminal_event(final, counts)
     assert event is not None and event.type == "SUCCESS"
 
 
@@ -142,8 +142,97 @@ async def test_batch_whose_points_all_failed_is_failed(store: BatchStore) -> Non
     final = await store.complete_if_done("b2")
     assert final is not None
     assert (final.status, final.error_code) == (JobStatus.FAILED, "all_points_failed")
-    event = terminal_event(final, 0, 1)
+    event = terminal_event(final, await store.counts("b2"))
     assert event is not None and event.type == "ERROR"
+
+
+async def test_cancel_skips_open_points_and_stores_nothing_after(store: BatchStore) -> None:
+    days = ["2020-01-01"]
+    await store.create("c1", start=date(2020, 1, 1), end=date(2020, 1, 1), points=POINTS)
+    assert not await store.stop_requested("c1")
+    await store.start("c1")
+    await store.claim_points("c1", [0, 1], worker="w")
+    assert await store.finish_points("c1", [PointOutcome(0, rows_for(days, 4.0))]) == [0]
+    assert await store.request_cancel("c1")
+    assert await store.stop_requested("c1")
+    # A busy batch (point 1 running) is not ended by an "only if idle" cancel.
+    assert (
+        await store.end(
+            "c1", JobStatus.CANCELLED, error_code="cancelled", message="x", only_if_idle=True
+        )
+        is None
+    )
+    ended = await store.end("c1", JobStatus.CANCELLED, error_code="cancelled", message="stop")
+    assert ended is not None and ended.status is JobStatus.CANCELLED and ended.cancel_requested
+    assert await store.end("c1", JobStatus.CANCELLED, error_code="cancelled", message="x") is None
+    # The point in flight when it ended is not stored; the counts say what happened.
+    assert await store.finish_points("c1", [PointOutcome(1, rows_for(days, 4.0))]) == []
+    counts = await store.counts("c1")
+    assert (counts.total, counts.done, counts.failed, counts.skipped, counts.open) == (
+        3,
+        1,
+        0,
+        2,
+        0,
+    )
+    assert [p.status for p in await store.points("c1")] == [
+        PointStatus.SUCCEEDED,
+        PointStatus.SKIPPED,
+        PointStatus.SKIPPED,
+    ]
+    assert await store.complete_if_done("c1") is None
+    assert not await store.request_cancel("c1")  # already final
+    event = terminal_event(ended, counts)
+    assert event is not None and event.type == "ERROR"
+    assert (event.code, event.message) == (
+        "cancelled",
+        "stop (1 of 3 point(s) done, 0 failed, 2 not computed)",
+    )
+    timed_out = await store.create(
+        "c2", start=date(2020, 1, 1), end=date(2020, 1, 1), points=POINTS[:1]
+    )
+    await store.end(timed_out.id, JobStatus.TIMED_OUT, error_code="timeout", message="stalled")
+    final = await store.get("c2")
+    assert final is not None
+    event = terminal_event(final, await store.counts("c2"))
+    assert event is not None and event.type == "TIMEOUT" and "1 not computed" in event.message
+
+
+async def test_finish_points_reports_inside_its_transaction(store: BatchStore) -> None:
+    await store.create("r1", start=date(2020, 1, 1), end=date(2020, 1, 1), points=POINTS)
+    await store.claim_points("r1", None, worker="w")
+    seen: list[tuple[list[int], tuple[int, int, int]]] = []
+
+    async def report(stored: list[int], counts: Counts) -> None:
+        seen.append((stored, (counts.done, counts.failed, counts.open)))
+
+    outcomes = [PointOutcome(0, rows_for(["2020-01-01"], 3.0)), PointOutcome(2, None, "x", "y")]
+    assert await store.finish_points("r1", outcomes, report=report) == [0, 2]
+    assert seen == [([0, 2], (1, 1, 1))]
+
+
+async def test_old_embedded_database_gets_the_new_columns(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # the batches table as the first release made it
+        conn.execute(
+            "CREATE TABLE batches (id VARCHAR(32) PRIMARY KEY, status VARCHAR(16), start DATE,"
+            ' "end" DATE, sources JSON, n_points INTEGER, region VARCHAR(100),'
+            " created_at DATETIME, started_at DATETIME, finished_at DATETIME,"
+            " error_code VARCHAR(64), message TEXT)"
+        )
+    engine = make_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        old = BatchStore(engine)
+        await old.init()
+        batch = await old.create("o1", start=date(2020, 1, 1), end=date(2020, 1, 1), points=POINTS)
+        assert not batch.cancel_requested
+        assert await old.request_cancel("o1")
+        found = await old.get("o1")
+        assert found is not None and found.cancel_requested
+    finally:
+        await engine.dispose()
 
 
 async def test_result_table_has_a_row_per_point_and_day(store: BatchStore) -> None:

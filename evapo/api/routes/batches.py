@@ -1,4 +1,5 @@
-"""Batch routes: submit (JSON or CSV upload), status with point counts, table result, WebSocket.
+"""Batch routes: submit (JSON or CSV upload), status with point counts, cancel, table result,
+WebSocket.
 
 The router's lifespan makes the process's batch dispatcher (embedded: ``BatchRunner``, which
 resumes open batches; distributed: Celery groups) and, embedded, the region scheduler.
@@ -21,6 +22,7 @@ from pydantic import ValidationError
 from evapo.api.deps import ServicesDep, WsServicesDep
 from evapo.batches import (
     BatchAccepted,
+    BatchCancelAccepted,
     BatchCreate,
     BatchDispatcher,
     BatchInputError,
@@ -59,7 +61,7 @@ async def batch_lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.mode == "distributed":
         from evapo.jobs.batch_tasks import CeleryBatchDispatcher
 
-        dispatcher: Any = CeleryBatchDispatcher(settings)
+        dispatcher: Any = CeleryBatchDispatcher(settings, services=services)
     else:
         from evapo.batches import BatchRunner
 
@@ -216,6 +218,26 @@ async def get_batch_status(
 ) -> BatchPublic:
     """Status, points done and failed; per-point states with ``?points=true``."""
     return await public(batch, services, with_points=points)
+
+
+@router.delete(
+    "/api/v1/batches/{batch_id}",
+    status_code=202,
+    summary="Cancel a queued or running batch",
+    responses={409: {"description": "The batch is already final."}},
+)
+async def cancel_batch(
+    batch: BatchDep, services: ServicesDep, dispatcher: DispatcherDep
+) -> BatchCancelAccepted:
+    """Set the batch's cancel flag: no further point is computed, points not computed are
+    ``skipped``, and its log ends with ERROR code 'cancelled'."""
+    if batch.status.final or not await BatchStore(services.engine).request_cancel(batch.id):
+        latest = await BatchStore(services.engine).get(batch.id)
+        status = (latest or batch).status.value
+        raise HTTPException(409, f"batch {batch.id} is already {status}")
+    log.info("batch_cancel_requested", batch_id=batch.id)
+    await dispatcher.cancel(batch.id)
+    return BatchCancelAccepted(batch_id=batch.id)
 
 
 @router.get(

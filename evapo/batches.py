@@ -30,11 +30,12 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from evapo.events.messages import Error, Event, Progress, Success, Timeout, is_terminal
@@ -285,13 +286,19 @@ async def end_batch(
     message: str,
     *,
     only_if_idle: bool = False,
+    stalled_since: datetime | None = None,
 ) -> bool:
     """End an open batch (its open points skipped) and append its terminal event, once.
 
-    Returns True for the one caller that ended it.
+    Returns True for the one caller that ended it (see :meth:`BatchStore.end` for the guards).
     """
     final = await BatchStore(services.engine).end(
-        batch_id, status, error_code=code, message=message, only_if_idle=only_if_idle
+        batch_id,
+        status,
+        error_code=code,
+        message=message,
+        only_if_idle=only_if_idle,
+        stalled_since=stalled_since,
     )
     if final is None:
         return False
@@ -831,6 +838,97 @@ async def finish_if_done(batch_id: str, services: Services) -> None:
 async def fail_batch(batch_id: str, services: Services, code: str, message: str) -> None:
     """End an open batch as failed, with its ERROR event."""
     await end_batch(batch_id, services, JobStatus.FAILED, code, message)
+
+
+# --- stuck batches (distributed) ------------------------------------------------------------
+
+
+TIMEOUT_CODE = "timeout"
+"""Error code of a batch the sweeper ended because none of its points progressed."""
+
+
+@dataclass
+class SweepReport:
+    """What one sweep did: batches completed, cancelled and timed out (their ids)."""
+
+    completed: list[str]
+    cancelled: list[str]
+    timed_out: list[str]
+
+
+async def sweep_batches(services: Services, *, now: datetime | None = None) -> SweepReport:
+    """Close the batches whose closing step was lost (worker killed, broker restarted).
+
+    For every queued or running batch: no open point left -> its final status and terminal
+    event (the finisher was lost); cancel asked and no point running -> ``cancelled``; nothing
+    changed for ``batch_stall_s`` -> ``timed_out`` with a TIMEOUT event (``cancelled`` when a
+    cancel was asked), its open points skipped. Every end is one guarded UPDATE, so sweeps in
+    several processes, and workers still alive, never end a batch twice.
+    """
+    settings = services.settings
+    store = BatchStore(services.engine)
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(seconds=settings.batch_stall_s)
+    report = SweepReport([], [], [])
+    for state in await store.open_batch_states():
+        if state.open_points == 0:
+            final = await store.complete_if_done(state.id)
+            if final is not None:
+                log.warning("batch_sweep_completed", batch_id=state.id, status=final.status.value)
+                await ensure_batch_terminal(final, services)
+                report.completed.append(state.id)
+            continue
+        if state.cancel_requested and not state.running_points:
+            if await cancel_now(state.id, services, only_if_idle=True):
+                log.warning("batch_sweep_cancelled", batch_id=state.id)
+                report.cancelled.append(state.id)
+            continue
+        if state.last_change >= cutoff:
+            continue
+        idle_s = round((now - state.last_change).total_seconds())
+        if state.cancel_requested:
+            ended = await end_batch(
+                state.id,
+                services,
+                JobStatus.CANCELLED,
+                CANCELLED_CODE,
+                CANCELLED_MESSAGE,
+                stalled_since=cutoff,
+            )
+            if ended:
+                report.cancelled.append(state.id)
+            continue
+        message = (
+            f"no point progressed for {idle_s} s (more than batch_stall_s = "
+            f"{settings.batch_stall_s:g} s): the workers computing it were lost"
+        )
+        if await end_batch(
+            state.id,
+            services,
+            JobStatus.TIMED_OUT,
+            TIMEOUT_CODE,
+            message,
+            stalled_since=cutoff,
+        ):
+            log.error("batch_sweep_timed_out", batch_id=state.id, idle_s=idle_s)
+            report.timed_out.append(state.id)
+    return report
+
+
+async def sweep_once(services: Services) -> SweepReport | None:
+    """:func:`sweep_batches`, logging instead of raising when the database or Redis is away."""
+    try:
+        report = await sweep_batches(services)
+    except (OSError, SQLAlchemyError, RedisError) as exc:
+        log.warning("batch_sweep_failed", error=repr(exc))
+        return None
+    log.info(
+        "batch_sweep_done",
+        completed=len(report.completed),
+        cancelled=len(report.cancelled),
+        timed_out=len(report.timed_out),
+    )
+    return report
 
 
 # --- results -----------------------------------------------------------------------------------

@@ -127,6 +127,13 @@ class Settings(BaseSettings):
     """Interval between scheduled refreshes of every region's map [s]."""
     region_scheduler: bool = True
     """Embedded mode: run the in-process region scheduler in the API process."""
+    batch_stall_s: float = Field(1800.0, ge=10, le=7 * 24 * 3600)
+    """Distributed mode: a queued or running batch none of whose points was claimed, re-queued or
+    finished for this long [s] lost its workers; the sweeper ends it ``timed_out`` (TIMEOUT
+    event). Must exceed ``job_deadline_s`` (one point may take that long)."""
+    batch_sweep_s: float = Field(60.0, ge=1, le=24 * 3600)
+    """Distributed mode: interval of the stuck-batch sweep sent by ``evapo beat`` [s]; it also
+    runs once when an API process or a worker starts."""
 
     @field_validator(
         "nasa_power_url",
@@ -179,6 +186,15 @@ class Settings(BaseSettings):
         if urlsplit(value).scheme not in ("redis", "rediss", "amqp", "amqps", "pyamqp"):
             raise ValueError(f"must be a redis:// or amqp:// URL, got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _stall_above_deadline(self) -> Settings:
+        if self.batch_stall_s <= self.job_deadline_s:
+            raise ValueError(
+                f"batch_stall_s ({self.batch_stall_s:g}) must exceed job_deadline_s "
+                f"({self.job_deadline_s:g}): one point of a batch may run that long"
+            )
+        return self
 
     @model_validator(mode="after")
     def _distributed_needs_server_db(self) -> Settings:

@@ -9,7 +9,10 @@ Per-point retries: a failed point is re-queued as its own ``evapo.batch_chunk`` 
 late, so a chunk whose worker died is delivered again; finished points are skipped.
 
 ``evapo.refresh_regions`` recomputes every region's map; Celery beat sends it every
-``Settings.region_refresh_s`` (``evapo beat``).
+``Settings.region_refresh_s`` (``evapo beat``). ``evapo.sweep_batches`` closes batches whose
+closing step was lost (:func:`evapo.batches.sweep_batches`); beat sends it every
+``Settings.batch_sweep_s``, each worker sends it once when it is ready, and each API process runs
+it once at start.
 """
 
 from __future__ import annotations
@@ -35,7 +38,11 @@ BATCH_CHUNK_TASK = "evapo.batch_chunk"
 REFRESH_REGIONS_TASK = "evapo.refresh_regions"
 """Task starting a refresh run of every region (sent by Celery beat)."""
 REFRESH_SCHEDULE_NAME = "evapo-refresh-regions"
-"""Name of the beat schedule entry."""
+"""Name of the beat schedule entry of the region refresh."""
+SWEEP_BATCHES_TASK = "evapo.sweep_batches"
+"""Task closing stuck batches (sent by Celery beat and by each worker once it is ready)."""
+SWEEP_SCHEDULE_NAME = "evapo-sweep-batches"
+"""Name of the beat schedule entry of the stuck-batch sweep."""
 TRANSIENT: tuple[type[BaseException], ...] = (OSError, SQLAlchemyError, RedisError)
 """Errors (database, event log, network down) after which a share is tried again later."""
 
@@ -60,13 +67,20 @@ def register_batch_tasks(app: Celery, settings: Settings) -> None:
         **(app.conf.task_routes or {}),
         BATCH_CHUNK_TASK: {"queue": settings.job_queue},
         REFRESH_REGIONS_TASK: {"queue": settings.job_queue},
+        SWEEP_BATCHES_TASK: {"queue": settings.job_queue},
     }
     app.conf.beat_schedule = {
         REFRESH_SCHEDULE_NAME: {
             "task": REFRESH_REGIONS_TASK,
             "schedule": settings.region_refresh_s,
             "options": {"queue": settings.job_queue},
-        }
+        },
+        SWEEP_SCHEDULE_NAME: {
+            "task": SWEEP_BATCHES_TASK,
+            "schedule": settings.batch_sweep_s,
+            # A sweep left in the queue past the next one is useless: drop it.
+            "options": {"queue": settings.job_queue, "expires": settings.batch_sweep_s},
+        },
     }
 
     @app.task(
@@ -105,6 +119,19 @@ def register_batch_tasks(app: Celery, settings: Settings) -> None:
 
         for batch_id, n_points in _on_worker(settings, work):
             fan_out(task.app, settings, batch_id, n_points)
+
+    @app.task(name=SWEEP_BATCHES_TASK, ignore_result=True)
+    def sweep_batches() -> None:
+        """Close the batches whose closing step was lost (see evapo.batches.sweep_batches)."""
+        from evapo.batches import sweep_once
+
+        _on_worker(settings, sweep_once)
+
+
+def send_sweep(app: Celery, settings: Settings) -> None:
+    """Queue one stuck-batch sweep (a worker that has just started calls this)."""
+    app.send_task(SWEEP_BATCHES_TASK, queue=settings.job_queue)
+    log.info("batch_sweep_sent", queue=settings.job_queue)
 
 
 def fan_out(app: Celery, settings: Settings, batch_id: str, n_points: int) -> None:

@@ -183,8 +183,9 @@ async def _run_job(job_id: str, services: Services, *, redelivered: bool) -> Non
     await execute_job(job_id, services)
 
 
-def connect_worker_signals(settings: Settings) -> None:
-    """Open services in each pool process as it starts, close them as it stops."""
+def connect_worker_signals(settings: Settings, app: Celery | None = None) -> None:
+    """Open services in each pool process as it starts, close them as it stops; with ``app``,
+    queue one stuck-batch sweep once the worker is ready."""
 
     def _init(**_: Any) -> None:
         from evapo.logging import configure_logging
@@ -195,8 +196,21 @@ def connect_worker_signals(settings: Settings) -> None:
     def _shutdown(**_: Any) -> None:
         _STATE.close()
 
+    def _ready(**_: Any) -> None:
+        from kombu.exceptions import KombuError
+
+        from evapo.jobs.batch_tasks import send_sweep
+
+        assert app is not None
+        try:
+            send_sweep(app, settings)
+        except (OSError, KombuError) as exc:  # the broker is away: beat sends the next one
+            log.warning("batch_sweep_not_sent", error=repr(exc))
+
     signals.worker_process_init.connect(_init, weak=False)
     signals.worker_process_shutdown.connect(_shutdown, weak=False)
+    if app is not None:
+        signals.worker_ready.connect(_ready, weak=False)
 
 
 PRELOADED_MODULES = (
@@ -229,7 +243,7 @@ def worker_app(settings: Settings | None = None) -> Celery:
         settings = settings or get_settings()
         preload_modules()
         _LAZY_APP = make_celery(settings)
-        connect_worker_signals(settings)
+        connect_worker_signals(settings, _LAZY_APP)
     return _LAZY_APP
 
 

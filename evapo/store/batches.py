@@ -114,6 +114,8 @@ class BatchPointRow(Base):
     message: Mapped[str | None] = mapped_column(Text)
     rows: Mapped[str | None] = mapped_column(Text)
     """The point's daily rows as one JSON text (NaN written as null)."""
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """Last change (created, claimed, re-queued, finished): the batch's progress clock."""
 
 
 class RegionRow(Base):
@@ -186,6 +188,19 @@ class Counts:
 
 
 @dataclass(frozen=True)
+class OpenBatch:
+    """What the sweeper needs to know about a queued or running batch."""
+
+    id: str
+    cancel_requested: bool
+    open_points: int
+    """Points queued or running."""
+    running_points: int
+    last_change: datetime
+    """Latest of its creation, its start and any change of one of its points."""
+
+
+@dataclass(frozen=True)
 class RegionRecord:
     """A region as read from the store."""
 
@@ -213,11 +228,13 @@ def _outcome_values(outcome: PointOutcome) -> dict[str, Any]:
             "rows": text,
             "error_code": None,
             "message": None,
+            "updated_at": _now(),
         }
     return {
         "status": PointStatus.FAILED.value,
         "error_code": outcome.error_code or "failed",
         "message": outcome.message or "",
+        "updated_at": _now(),
     }
 
 
@@ -368,6 +385,7 @@ class BatchStore:
                     elevation=None if p.get("elevation") is None else float(p["elevation"]),
                     status=PointStatus.QUEUED.value,
                     attempts=0,
+                    updated_at=row.created_at,
                 )
                 for i, p in enumerate(points)
             )
@@ -435,6 +453,7 @@ class BatchStore:
                 status=PointStatus.RUNNING.value,
                 attempts=BatchPointRow.attempts + 1,
                 worker=worker,
+                updated_at=_now(),
             )
         )
         async with self._session() as session, session.begin():
@@ -460,6 +479,7 @@ class BatchStore:
                 status=PointStatus.RUNNING.value,
                 attempts=BatchPointRow.attempts + 1,
                 worker=worker,
+                updated_at=_now(),
             )
             .returning(BatchPointRow.idx)
         )
@@ -508,7 +528,12 @@ class BatchStore:
                 BatchPointRow.idx == idx,
                 BatchPointRow.status == PointStatus.RUNNING.value,
             )
-            .values(status=PointStatus.QUEUED.value, error_code=error_code, message=message)
+            .values(
+                status=PointStatus.QUEUED.value,
+                error_code=error_code,
+                message=message,
+                updated_at=_now(),
+            )
         )
         async with self._session() as session, session.begin():
             return bool((await session.execute(query)).rowcount)
@@ -573,15 +598,30 @@ class BatchStore:
         error_code: str,
         message: str,
         only_if_idle: bool = False,
+        stalled_since: datetime | None = None,
     ) -> BatchRecord | None:
         """End an open batch as failed, cancelled or timed out; its open points become skipped.
 
-        ``only_if_idle``: only when none of its points is running. Returns the final record to
+        ``only_if_idle``: only when none of its points is running. ``stalled_since``: only when
+        neither the batch nor any of its points changed since then. Returns the final record to
         the one caller that ended it (None when it was already final, or busy).
         """
         if not status.final or status is JobStatus.SUCCEEDED:
             raise ValueError(f"end() sets failed/timed_out/cancelled, not {status}")
         where = [BatchRow.id == batch_id, BatchRow.status.in_(_OPEN_BATCH)]
+        if stalled_since is not None:
+            moved = (
+                select(BatchPointRow.idx)
+                .where(
+                    BatchPointRow.batch_id == batch_id,
+                    BatchPointRow.updated_at >= stalled_since,
+                )
+                .exists()
+            )
+            where += [
+                func.coalesce(BatchRow.started_at, BatchRow.created_at) < stalled_since,
+                ~moved,
+            ]
         if only_if_idle:
             running = (
                 select(BatchPointRow.idx)
@@ -608,7 +648,12 @@ class BatchStore:
             await session.execute(
                 update(BatchPointRow)
                 .where(BatchPointRow.batch_id == batch_id, BatchPointRow.status.in_(_OPEN_POINT))
-                .values(status=PointStatus.SKIPPED.value, error_code=error_code, message=message)
+                .values(
+                    status=PointStatus.SKIPPED.value,
+                    error_code=error_code,
+                    message=message,
+                    updated_at=_now(),
+                )
             )
         return await self.get(batch_id)
 
@@ -616,6 +661,43 @@ class BatchStore:
         """End an open batch as failed (its open points are skipped)."""
         ended = await self.end(batch_id, JobStatus.FAILED, error_code=error_code, message=message)
         return ended is not None
+
+    async def open_batch_states(self) -> list[OpenBatch]:
+        """Every queued or running batch with its open and running points and last change."""
+        point = BatchPointRow
+        query = (
+            select(
+                BatchRow.id,
+                BatchRow.cancel_requested,
+                BatchRow.created_at,
+                BatchRow.started_at,
+                func.sum(case((point.status.in_(_OPEN_POINT), 1), else_=0)),
+                func.sum(case((point.status == PointStatus.RUNNING.value, 1), else_=0)),
+                func.max(point.updated_at),
+            )
+            .select_from(BatchRow)
+            .outerjoin(point, point.batch_id == BatchRow.id)
+            .where(BatchRow.status.in_(_OPEN_BATCH))
+            .group_by(
+                BatchRow.id, BatchRow.cancel_requested, BatchRow.created_at, BatchRow.started_at
+            )
+            .order_by(BatchRow.created_at)
+        )
+        async with self._session() as session:
+            found = (await session.execute(query)).all()
+        states = []
+        for batch_id, cancel, created, started, n_open, n_running, touched in found:
+            moments = [m for m in (_utc(created), _utc(started), _utc(touched)) if m is not None]
+            states.append(
+                OpenBatch(
+                    id=batch_id,
+                    cancel_requested=bool(cancel),
+                    open_points=int(n_open or 0),
+                    running_points=int(n_running or 0),
+                    last_change=max(moments),
+                )
+            )
+        return states
 
     async def open_batches(self) -> list[str]:
         """Ids of batches still queued or running, oldest first."""

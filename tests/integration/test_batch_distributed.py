@@ -283,3 +283,48 @@ async def test_a_batch_no_worker_started_is_cancelled_by_the_api_at_once(
     events, code = await asyncio.wait_for(follow(ws), 30)
     assert code == 1000
     assert [(e["type"], e.get("code")) for e in events] == [("ERROR", "cancelled")]
+
+
+async def test_the_sweep_task_runs_on_the_workers_at_start_and_when_beat_sends_it(
+    stack: Stack, http: httpx2.AsyncClient
+) -> None:
+    import time
+
+    from celery import Celery
+
+    from evapo.batches import BatchCreate, create_batch
+    from evapo.jobs.batch_tasks import SWEEP_BATCHES_TASK
+    from evapo.services import close_services, open_services
+    from evapo.store.batches import BatchStore, PointOutcome
+
+    # Each worker queued one sweep when it became ready; one of them ran it.
+    deadline = time.monotonic() + 60
+    while not any('"batch_sweep_done"' in w.log_text() for w in stack.workers):
+        assert time.monotonic() < deadline, "no worker ran the start-up sweep"
+        await asyncio.sleep(0.1)
+    # A batch whose closing step was lost: every point stored, the batch still running.
+    services = await open_services(stack.settings, runner=False)
+    try:
+        body = BatchCreate.model_validate(
+            {"points": [{"name": "a", "lat": -7.19, "lon": -48.21}], "start": START, "end": END}
+        )
+        batch = await create_batch(services, unique("lost"), body)
+        store = BatchStore(services.engine)
+        await store.start(batch.id)
+        await store.claim_points(batch.id, None, worker="gone:9")
+        day = {"date": START, "eto_mm": 4.0, "flags": ""}
+        assert await store.finish_points(batch.id, [PointOutcome(0, [day])]) == [0]
+    finally:
+        await close_services(services)
+    # What Celery beat sends every batch_sweep_s.
+    sender = Celery("beat-like", broker=stack.settings.broker_url, set_as_current=False)
+    try:
+        sender.send_task(SWEEP_BATCHES_TASK, queue=stack.settings.job_queue)
+    finally:
+        sender.close()
+    ws = stack.api.replace("http://", "ws://") + f"/ws/batches/{batch.id}"
+    events, code = await asyncio.wait_for(follow(ws), 60)
+    assert code == 1000
+    assert [e["type"] for e in events] == ["SUCCESS"]
+    status = (await http.get(f"/api/v1/batches/{batch.id}")).json()
+    assert (status["status"], status["points_done"]) == ("succeeded", 1)

@@ -331,6 +331,8 @@ def test_celery_app_has_batch_tasks_routes_and_beat_schedule() -> None:
         BATCH_CHUNK_TASK,
         REFRESH_REGIONS_TASK,
         REFRESH_SCHEDULE_NAME,
+        SWEEP_BATCHES_TASK,
+        SWEEP_SCHEDULE_NAME,
         TRANSIENT,
     )
     from evapo.jobs.celery_app import RUN_JOB_TASK, make_celery
@@ -340,6 +342,7 @@ def test_celery_app_has_batch_tasks_routes_and_beat_schedule() -> None:
         database_url="postgresql+psycopg://postgres@127.0.0.1:5432/evapo_test",
         job_queue="q.test",
         region_refresh_s=900,
+        batch_sweep_s=45,
     )
     app = make_celery(settings)
     try:
@@ -348,6 +351,16 @@ def test_celery_app_has_batch_tasks_routes_and_beat_schedule() -> None:
         assert routes[BATCH_CHUNK_TASK] == routes[RUN_JOB_TASK] == {"queue": "q.test"}
         entry = app.conf.beat_schedule[REFRESH_SCHEDULE_NAME]
         assert (entry["task"], entry["schedule"]) == (REFRESH_REGIONS_TASK, 900)
+        sweep = app.conf.beat_schedule[SWEEP_SCHEDULE_NAME]
+        assert (sweep["task"], sweep["schedule"]) == (SWEEP_BATCHES_TASK, 45)
+        assert routes[SWEEP_BATCHES_TASK] == {"queue": "q.test"}
+        assert SWEEP_BATCHES_TASK in app.tasks
         assert app.tasks[BATCH_CHUNK_TASK].autoretry_for == TRANSIENT
     finally:
         app.close()
+
+
+def test_batch_stall_must_exceed_the_job_deadline() -> None:
+    with pytest.raises(ValueError, match="batch_stall_s"):
+        Settings(batch_stall_s=200, job_deadline_s=300)
+    assert Settings(batch_stall_s=301, job_deadline_s=300).batch_stall_s == 301

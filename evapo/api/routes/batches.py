@@ -2,7 +2,8 @@
 WebSocket.
 
 The router's lifespan makes the process's batch dispatcher (embedded: ``BatchRunner``, which
-resumes open batches; distributed: Celery groups) and, embedded, the region scheduler.
+resumes open batches; distributed: Celery groups, plus one stuck-batch sweep at start) and,
+embedded, the region scheduler.
 """
 
 from __future__ import annotations
@@ -58,10 +59,14 @@ async def batch_lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = services.settings
     await BatchStore(services.engine).init(create_tables=settings.mode == "embedded")
     scheduler: RegionScheduler | None = None
+    sweep: asyncio.Future[Any] | None = None
     if settings.mode == "distributed":
+        from evapo.batches import sweep_once
         from evapo.jobs.batch_tasks import CeleryBatchDispatcher
 
         dispatcher: Any = CeleryBatchDispatcher(settings, services=services)
+        # Batches a lost worker or broker left open are closed now, not at the next beat.
+        sweep = asyncio.ensure_future(sweep_once(services))
     else:
         from evapo.batches import BatchRunner
 
@@ -75,6 +80,9 @@ async def batch_lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if sweep is not None:
+            sweep.cancel()
+            await asyncio.gather(sweep, return_exceptions=True)
         if scheduler is not None:
             await scheduler.stop()
         await dispatcher.stop()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -37,8 +38,23 @@ def output_format(output: Path) -> str:
     return fmt
 
 
-def read_body(points_csv: Path, start: str, end: str, *, limit: int) -> BatchCreate:
-    """The batch body from the points file and dates (errors name the line or option)."""
+def _given(choice: dict[str, str | None]) -> dict[str, str]:
+    """The method options that were given (the others take the server's defaults)."""
+    return {key: value for key, value in choice.items() if value is not None}
+
+
+def read_body(
+    points_csv: Path,
+    start: str,
+    end: str,
+    *,
+    limit: int,
+    method: str | None = None,
+    reference: str | None = None,
+    rso: str | None = None,
+) -> BatchCreate:
+    """The batch body from the points file, dates and method options (errors name the line or
+    option)."""
     try:
         text = points_csv.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -47,12 +63,16 @@ def read_body(points_csv: Path, start: str, end: str, *, limit: int) -> BatchCre
         points = parse_points_csv(text, limit=limit)
     except BatchInputError as exc:
         raise BatchCliError(f"{points_csv.name} {exc.field}: {exc.message}") from None
+    choice = _given({"method": method, "reference": reference, "rso": rso})
     try:
         return BatchCreate.model_validate(
-            {"points": [p.model_dump() for p in points], "start": start, "end": end}
+            {"points": [p.model_dump() for p in points], "start": start, "end": end} | choice
         )
-    except ValueError as exc:
-        raise BatchCliError(f"--start/--end: {exc}") from None
+    except ValidationError as exc:
+        fields = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+        where = "/".join(f"--{f}" for f in sorted(fields)) or "--start/--end"
+        detail = "; ".join(e["msg"] for e in exc.errors())
+        raise BatchCliError(f"{where}: {detail}") from None
 
 
 def _bar(console: Console) -> Progress:
@@ -123,9 +143,19 @@ async def run_local(
 
 
 async def run_remote(
-    points_csv: Path, *, start: str, end: str, server: str, output: Path, console: Console
+    points_csv: Path,
+    *,
+    start: str,
+    end: str,
+    server: str,
+    output: Path,
+    console: Console,
+    choice: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
-    """Upload the CSV to ``server``, follow the batch socket, download the table."""
+    """Upload the CSV to ``server``, follow the batch socket, download the table.
+
+    ``choice``: the ``method``/``reference``/``rso`` options given (None values are left out).
+    """
     import httpx2
     from websockets.asyncio.client import connect
 
@@ -133,7 +163,8 @@ async def run_remote(
     async with httpx2.AsyncClient(base_url=server.rstrip("/"), timeout=120) as http:
         raw = await asyncio.to_thread(points_csv.read_bytes)
         files = {"file": (points_csv.name, raw, "text/csv")}
-        answer = await http.post("/api/v1/batches", files=files, data={"start": start, "end": end})
+        form = {"start": start, "end": end} | _given(choice or {})
+        answer = await http.post("/api/v1/batches", files=files, data=form)
         if answer.status_code != 202:
             raise BatchCliError(
                 f"the server refused the batch ({answer.status_code}): {answer.text}"

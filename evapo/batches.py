@@ -34,13 +34,21 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from evapo.events.messages import Error, Event, Progress, Success, Timeout, is_terminal
 from evapo.logging import get_logger
 from evapo.pipeline import JobFailure, SpecProblem, check_spec, today_utc
+from evapo.science.asce import Method, MethodChoice, Reference, RsoMethod
 from evapo.store.batches import (
     BatchRecord,
     BatchStore,
@@ -114,6 +122,20 @@ class BatchCreate(BaseModel):
     start: IsoDate = Field(description="First day, YYYY-MM-DD.")
     end: IsoDate = Field(description="Last day (inclusive), YYYY-MM-DD.")
     sources: list[str] | None = Field(None, description="Sources to use (default: every one).")
+    method: Method = Field(
+        "fao56",
+        description="Reference ET equation of every point: FAO-56 Penman-Monteith or ASCE-EWRI "
+        "2005 (as for a job).",
+    )
+    reference: Reference = Field(
+        "short",
+        description="Reference surface: short grass (ETo) or tall alfalfa (ETr, ASCE only).",
+    )
+    rso: RsoMethod | None = Field(
+        None,
+        description="Clear-sky radiation: simple or full (ASCE Appendix D, ASCE only); "
+        "default: simple for FAO-56, full for ASCE.",
+    )
 
     @field_validator("sources")
     @classmethod
@@ -126,6 +148,27 @@ class BatchCreate(BaseModel):
         if unknown or not value:
             raise ValueError(f"unknown or no source(s) {unknown}; known: {list(SOURCE_NAMES)}")
         return list(dict.fromkeys(value))
+
+    @field_validator("reference", "rso")
+    @classmethod
+    def _method_allows(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Refuse what the method does not define (FAO-56: no tall reference, no full Rso)."""
+        method = info.data.get("method")
+        if method is None:  # the method itself was refused: reported on its own field
+            return value
+        fields: dict[str, Any] = {"method": method, info.field_name or "": value}
+        if info.field_name == "rso" and "reference" in info.data:
+            fields["reference"] = info.data["reference"]
+        try:
+            MethodChoice(**fields)
+        except ValueError as exc:
+            raise ValueError(str(exc).removeprefix(f"{info.field_name}: ")) from None
+        return value
+
+    @property
+    def choice(self) -> MethodChoice:
+        """The reference ET method every point computes with."""
+        return MethodChoice(method=self.method, reference=self.reference, rso=self.rso)
 
 
 class BatchCancelAccepted(BaseModel):
@@ -171,6 +214,9 @@ class BatchPublic(BaseModel):
     start: date
     end: date
     region: str | None
+    eto_method: str = Field(
+        "fao56", description="Reference ET method of every point (e.g. ``asce-tall-full``)."
+    )
     points_total: int
     points_done: int = Field(description="Points that succeeded.")
     points_failed: int = Field(description="Points that failed after their retries.")
@@ -335,6 +381,7 @@ async def create_batch(
         points=[p.model_dump() for p in body.points],
         sources=body.sources,
         region=region,
+        choice=body.choice,
     )
 
 
@@ -545,6 +592,9 @@ async def _compute(
         end=batch.end,
         sources=batch.sources,
         elevation=point.elevation if point.elevation is not None else elevation,
+        method=batch.method,
+        reference=batch.reference,
+        rso=batch.rso,
     )
     async with asyncio.timeout(services.settings.job_deadline_s):
         fused = await run_pipeline(spec, emit=_noop_emit, services=services)
@@ -935,7 +985,8 @@ async def sweep_once(services: Services) -> SweepReport | None:
 
 
 def result_frame(batch: BatchRecord, points: list[PointRecord]) -> pd.DataFrame:
-    """One row per point and day: point columns, per-point status, then the day's values.
+    """One row per point and day: point columns, per-point status, then the day's values, and
+    last the reference ET ``method`` that made them (e.g. ``asce-tall-full``, as for a job).
 
     Failed or unfinished points keep one row per day with empty values and their status.
     """
@@ -955,7 +1006,9 @@ def result_frame(batch: BatchRecord, points: list[PointRecord]) -> pd.DataFrame:
             records.extend(head | row for row in p.rows)
         else:
             records.extend(head | {"date": day} for day in days)
-    return pd.DataFrame.from_records(records)
+    frame = pd.DataFrame.from_records(records)
+    frame["method"] = batch.choice.label
+    return frame
 
 
 def frame_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
@@ -1008,6 +1061,7 @@ async def public(
         start=batch.start,
         end=batch.end,
         region=batch.region,
+        eto_method=batch.choice.label,
         points_total=counts.total,
         points_done=counts.done,
         points_failed=counts.failed,

@@ -393,11 +393,21 @@ def batch(
     points_csv: Annotated[
         Path, typer.Argument(help="CSV with header name,lat,lon[,elevation].", exists=True)
     ],
+    *,
     start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD.")],
     end: Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Table: .parquet or .csv.")],
     server: Annotated[
         str | None, typer.Option("--server", help="Server URL (default: run in this process).")
+    ] = None,
+    method: Annotated[str | None, typer.Option("--method", help="fao56 (default) or asce.")] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option("--reference", help="short grass ETo (default) or tall alfalfa ETr (asce)."),
+    ] = None,
+    rso: Annotated[
+        str | None,
+        typer.Option("--rso", help="Clear-sky radiation: simple or full (asce; its default)."),
     ] = None,
 ) -> None:
     """ET0 for every point of a CSV over one date range, with a progress bar."""
@@ -414,15 +424,22 @@ def batch(
     from evapo.batch_cli import BatchCliError, read_body, report, run_local, run_remote
 
     console = Console(stderr=True)
+    choice = {"method": method, "reference": reference, "rso": rso}
     try:
         if server:
             last = asyncio.run(
                 run_remote(
-                    points_csv, start=start, end=end, server=server, output=output, console=console
+                    points_csv,
+                    start=start,
+                    end=end,
+                    server=server,
+                    output=output,
+                    console=console,
+                    choice=choice,
                 )
             )
         else:
-            body = read_body(points_csv, start, end, limit=settings.batch_max_points)
+            body = read_body(points_csv, start, end, limit=settings.batch_max_points, **choice)
             last = asyncio.run(run_local(body, output, settings, console))
     except BatchCliError as exc:
         typer.echo(f"evapo batch: {exc}", err=True)

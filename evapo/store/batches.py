@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -37,6 +37,7 @@ from sqlalchemy import (
     false,
     func,
     inspect,
+    literal,
     select,
     update,
 )
@@ -45,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from evapo.logging import get_logger
+from evapo.science.asce import Method, MethodChoice, Reference, RsoMethod
 from evapo.store.db import Base, make_sessionmaker
 from evapo.store.jobs import JobStatus, json_safe
 
@@ -91,6 +93,12 @@ class BatchRow(Base):
     message: Mapped[str | None] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     """Set by ``DELETE /api/v1/batches/{id}``; workers stop before their next point."""
+    method: Mapped[str] = mapped_column(String(16), default="fao56", server_default="fao56")
+    """Reference ET equation of every point (``fao56`` or ``asce``), as for a job."""
+    reference: Mapped[str] = mapped_column(String(8), default="short", server_default="short")
+    """Reference surface: ``short`` grass or ``tall`` alfalfa (ASCE only)."""
+    rso: Mapped[str | None] = mapped_column(String(8))
+    """Clear-sky radiation form (``simple``/``full``); None: the method's default."""
 
 
 class BatchPointRow(Base):
@@ -147,6 +155,14 @@ class BatchRecord:
     error_code: str | None
     message: str | None
     cancel_requested: bool = False
+    method: Method = "fao56"
+    reference: Reference = "short"
+    rso: RsoMethod | None = None
+
+    @property
+    def choice(self) -> MethodChoice:
+        """The reference ET method every point of the batch computes with."""
+        return MethodChoice(method=self.method, reference=self.reference, rso=self.rso)
 
 
 @dataclass(frozen=True)
@@ -265,6 +281,9 @@ def _batch(row: BatchRow) -> BatchRecord:
         error_code=row.error_code,
         message=row.message,
         cancel_requested=bool(row.cancel_requested),
+        method=cast("Method", row.method or "fao56"),
+        reference=cast("Reference", row.reference or "short"),
+        rso=cast("RsoMethod | None", row.rso),
     )
 
 
@@ -309,7 +328,10 @@ def _add_missing_columns(conn: Connection) -> None:
             default = ""
             if column.server_default is not None:
                 clause = column.server_default.arg  # type: ignore[attr-defined]
-                default = f" DEFAULT {clause.compile(dialect=conn.dialect)}"
+                if isinstance(clause, str):
+                    clause = literal(clause)
+                sql = clause.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+                default = f" DEFAULT {sql}"
             null = "" if column.nullable or default else " NOT NULL"
             conn.exec_driver_sql(
                 f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{default}{null}'
@@ -360,8 +382,13 @@ class BatchStore:
         points: list[dict[str, Any]],
         sources: list[str] | None = None,
         region: str | None = None,
+        choice: MethodChoice | None = None,
     ) -> BatchRecord:
-        """Store a queued batch and its queued points (``points``: name, lat, lon, elevation)."""
+        """Store a queued batch and its queued points (``points``: name, lat, lon, elevation).
+
+        ``choice``: the reference ET method of every point (default FAO-56 grass).
+        """
+        choice = choice or MethodChoice()
         row = BatchRow(
             id=batch_id,
             status=JobStatus.QUEUED.value,
@@ -371,6 +398,10 @@ class BatchStore:
             n_points=len(points),
             region=region,
             created_at=_now(),
+            cancel_requested=False,
+            method=choice.method,
+            reference=choice.reference,
+            rso=choice.rso,
         )
         async with self._session() as session, session.begin():
             session.add(row)

@@ -148,3 +148,22 @@ def test_ctrl_c_against_a_server_cancels_the_batch(fake: str, tmp_path: Path) ->
     assert status["status"] == "cancelled" and status["cancel_requested"] is True
     assert status["points_skipped"] > 0
     assert not out.exists()
+
+
+def test_method_options_of_a_local_batch(fake: str, tmp_path: Path) -> None:
+    points = tmp_path / "points.csv"
+    points.write_text(CSV)
+    out = tmp_path / "out.csv"
+    env = {
+        "EVAPO_UPSTREAM_URL": fake,
+        "EVAPO_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+    }
+    args = (str(points), "--start", "2019-02-01", "--end", "2019-02-03", "-o", str(out))
+    done = run_cli(*args, "--method", "asce", "--reference", "tall", env=env)
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(out)
+    assert len(table) == 9 and set(table["method"]) == {"asce-tall-full"}
+
+    refused = run_cli(*args, "--reference", "tall", env=env)
+    assert refused.returncode == 2
+    assert "--reference" in refused.stderr and "FAO-56" in refused.stderr

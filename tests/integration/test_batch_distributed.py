@@ -328,3 +328,34 @@ async def test_the_sweep_task_runs_on_the_workers_at_start_and_when_beat_sends_i
     assert [e["type"] for e in events] == ["SUCCESS"]
     status = (await http.get(f"/api/v1/batches/{batch.id}")).json()
     assert (status["status"], status["points_done"]) == ("succeeded", 1)
+
+
+async def test_method_fields_reach_the_workers_and_the_table(
+    stack: Stack, http: httpx2.AsyncClient, shared_data: Path
+) -> None:
+    import io
+
+    import pandas as pd
+
+    pts = [p | {"elevation": 180.0} for p in points(shared_data, 6)]
+    days = {"start": "2017-10-01", "end": "2017-10-05"}
+    tall = {"method": "asce", "reference": "tall"}
+    accepted = (await http.post("/api/v1/batches", json={"points": pts} | days | tall)).json()
+    events, _ = await asyncio.wait_for(follow(accepted["ws_url"]), 120)
+    assert events[-1]["type"] == "SUCCESS", events[-2:]
+    assert (await http.get(accepted["status_url"])).json()["eto_method"] == "asce-tall-full"
+    text = (await http.get(accepted["result_url"], params={"format": "csv"})).text
+    table = pd.read_csv(io.StringIO(text))
+    assert set(table["method"]) == {"asce-tall-full"} and len(table) == 6 * 5
+    # The workers computed each point with the batch's method: a job with it gives the same.
+    job = (
+        await http.post(
+            "/api/v1/jobs",
+            json={"lat": pts[4]["lat"], "lon": pts[4]["lon"], "elevation": 180.0} | days | tall,
+        )
+    ).json()
+    events, _ = await asyncio.wait_for(follow(job["ws_url"]), 120)
+    assert events[-1]["type"] == "SUCCESS"
+    job_rows = (await http.get(job["result_url"])).json()["rows"]
+    mine = table[table.point_index == 4]
+    assert list(mine["eto_mm"].round(9)) == [round(r["eto_mm"], 9) for r in job_rows]

@@ -304,3 +304,66 @@ async def test_cancel_a_running_batch(
     assert (await http.get(accepted["result_url"])).status_code == 409
     unknown = await http.delete("/api/v1/batches/nope")
     assert unknown.status_code == 404 and "not found" in unknown.json()["detail"]
+
+
+async def test_method_fields_apply_to_every_point_and_are_recorded(
+    http: httpx2.AsyncClient, shared_data: Path
+) -> None:
+    pts = [p | {"elevation": 250.0} for p in points(shared_data, 4)]
+    days = {"start": "2017-09-01", "end": "2017-09-07"}
+    tall = {"method": "asce", "reference": "tall"}
+    grass = (await http.post("/api/v1/batches", json={"points": pts} | days)).json()
+    alfalfa = (await http.post("/api/v1/batches", json={"points": pts} | days | tall)).json()
+    for accepted in (grass, alfalfa):
+        events, _ = await asyncio.wait_for(follow(accepted["ws_url"]), 120)
+        assert events[-1]["type"] == "SUCCESS", events[-2:]
+    status = (await http.get(alfalfa["status_url"])).json()
+    assert status["eto_method"] == "asce-tall-full"
+    assert (await http.get(grass["status_url"])).json()["eto_method"] == "fao56"
+
+    tables = {}
+    for name, accepted in (("grass", grass), ("tall", alfalfa)):
+        text = (await http.get(accepted["result_url"], params={"format": "csv"})).text
+        tables[name] = pd.read_csv(io.StringIO(text))
+    assert set(tables["tall"]["method"]) == {"asce-tall-full"}
+    assert set(tables["grass"]["method"]) == {"fao56"}
+    assert tables["tall"].columns[-1] == "method"
+    # Tall alfalfa (ETr) exceeds grass (ETo) at every point and day, and is uncalibrated.
+    assert (tables["tall"]["eto_mm"] > tables["grass"]["eto_mm"]).all()
+    assert tables["tall"]["flags"].str.contains("uncalibrated").all()
+    # Each point of the batch equals a job for that point with the same method.
+    job = await http.post(
+        "/api/v1/jobs",
+        json={"lat": pts[2]["lat"], "lon": pts[2]["lon"], "elevation": 250.0} | days | tall,
+    )
+    job_ws = job.json()["ws_url"]
+    events, _ = await asyncio.wait_for(follow(job_ws), 120)
+    assert events[-1]["type"] == "SUCCESS"
+    job_rows = (await http.get(job.json()["result_url"])).json()["rows"]
+    batch_rows = tables["tall"][tables["tall"].point_index == 2]
+    assert list(batch_rows["eto_mm"].round(9)) == [round(r["eto_mm"], 9) for r in job_rows]
+
+
+async def test_method_fields_of_a_csv_upload_and_their_refusals(http: httpx2.AsyncClient) -> None:
+    text = b"name,lat,lon,elevation\nA,-7.19,-48.21,227\n"
+    files = {"file": ("points.csv", text, "text/csv")}
+    form = {"start": START, "end": "2019-03-03", "method": "asce", "rso": "simple"}
+    answer = await http.post("/api/v1/batches", files=files, data=form)
+    assert answer.status_code == 202, answer.text
+    events, _ = await asyncio.wait_for(follow(answer.json()["ws_url"]), 60)
+    assert events[-1]["type"] == "SUCCESS"
+    table = pd.read_csv(io.StringIO((await http.get(answer.json()["result_url"])).text))
+    assert set(table["method"]) == {"asce-short-simple"}
+
+    pts = [{"name": "x", "lat": -7.19, "lon": -48.21}]
+    refused = await http.post(
+        "/api/v1/batches",
+        json={"points": pts, "start": START, "end": END, "reference": "tall"},
+    )
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "reference"]
+    assert "FAO-56" in refused.json()["detail"][0]["msg"]
+    bad_form = form | {"method": "penman"}
+    refused = await http.post("/api/v1/batches", files=files, data=bad_form)
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "method"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx2
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from evapo.batches import (
     BatchCreate,
@@ -23,6 +24,7 @@ from evapo.batches import (
 )
 from evapo.config import Settings
 from evapo.jobs.batch_tasks import chunks
+from evapo.science.asce import MethodChoice
 from evapo.sources._convert import MalformedResponse
 from evapo.sources.http import Upstream
 from evapo.sources.openmeteo import OpenMeteoArchive
@@ -85,6 +87,21 @@ def test_unknown_source_is_refused() -> None:
         BatchCreate.model_validate(
             {"points": POINTS, "start": "2019-01-01", "end": "2019-01-02", "sources": ["nope"]}
         )
+
+
+def test_method_fields_are_checked_like_a_job() -> None:
+    base = {"points": POINTS, "start": "2019-01-01", "end": "2019-01-02"}
+    assert BatchCreate.model_validate(base).choice.label == "fao56"
+    tall = BatchCreate.model_validate(base | {"method": "asce", "reference": "tall"})
+    assert tall.choice.label == "asce-tall-full"
+    with pytest.raises(ValidationError) as caught:
+        BatchCreate.model_validate(base | {"reference": "tall"})
+    assert [e["loc"] for e in caught.value.errors()] == [("reference",)]
+    with pytest.raises(ValidationError) as caught:
+        BatchCreate.model_validate(base | {"rso": "full"})
+    assert [e["loc"] for e in caught.value.errors()] == [("rso",)]
+    with pytest.raises(ValidationError):
+        BatchCreate.model_validate(base | {"method": "hargreaves"})
 
 
 def test_chunks_cover_every_index_once() -> None:
@@ -215,24 +232,46 @@ async def test_old_embedded_database_gets_the_new_columns(tmp_path: Path) -> Non
     import sqlite3
 
     path = tmp_path / "old.db"
-    with sqlite3.connect(path) as conn:  # the batches table as the first release made it
+    with sqlite3.connect(path) as conn:  # the batches table and a row as the first release made
         conn.execute(
             "CREATE TABLE batches (id VARCHAR(32) PRIMARY KEY, status VARCHAR(16), start DATE,"
             ' "end" DATE, sources JSON, n_points INTEGER, region VARCHAR(100),'
             " created_at DATETIME, started_at DATETIME, finished_at DATETIME,"
             " error_code VARCHAR(64), message TEXT)"
         )
+        conn.execute(
+            'INSERT INTO batches (id, status, start, "end", n_points, created_at) VALUES'
+            " ('old', 'succeeded', '2020-01-01', '2020-01-01', 0, '2020-01-02 00:00:00')"
+        )
     engine = make_engine(f"sqlite+aiosqlite:///{path}")
     try:
-        old = BatchStore(engine)
-        await old.init()
-        batch = await old.create("o1", start=date(2020, 1, 1), end=date(2020, 1, 1), points=POINTS)
-        assert not batch.cancel_requested
-        assert await old.request_cancel("o1")
-        found = await old.get("o1")
-        assert found is not None and found.cancel_requested
+        store = BatchStore(engine)
+        await store.init()
+        before = await store.get("old")
+        assert before is not None and not before.cancel_requested
+        assert before.choice.label == "fao56"
+        batch = await store.create(
+            "o1", start=date(2020, 1, 1), end=date(2020, 1, 1), points=POINTS
+        )
+        assert await store.request_cancel("o1")
+        found = await store.get("o1")
+        assert found is not None and found.cancel_requested and batch.choice.label == "fao56"
     finally:
         await engine.dispose()
+
+
+async def test_a_batch_keeps_its_method_choice(store: BatchStore) -> None:
+    choice = MethodChoice(method="asce", reference="tall", rso="simple")
+    batch = await store.create(
+        "m1", start=date(2020, 1, 1), end=date(2020, 1, 1), points=POINTS, choice=choice
+    )
+    assert batch.choice == choice
+    found = await store.get("m1")
+    assert found is not None
+    assert (found.method, found.reference, found.rso) == ("asce", "tall", "simple")
+    assert found.choice.label == "asce-tall-simple"
+    frame = result_frame(found, await store.points("m1", with_rows=True))
+    assert set(frame["method"]) == {"asce-tall-simple"}
 
 
 async def test_result_table_has_a_row_per_point_and_day(store: BatchStore) -> None:
@@ -249,6 +288,7 @@ async def test_result_table_has_a_row_per_point_and_day(store: BatchStore) -> No
     )
     frame = result_frame(batch, await store.points("b3", with_rows=True))
     assert len(frame) == 9
+    assert frame.columns[-1] == "method" and set(frame["method"]) == {"fao56"}
     assert list(frame.columns[:7]) == [
         "point_index",
         "name",

@@ -48,6 +48,8 @@ log = get_logger(__name__)
 UNKNOWN_BATCH = 4404
 """WebSocket close code for a batch id the store does not know."""
 MEDIA = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
+METHOD_FIELDS = ("method", "reference", "rso")
+"""Optional form fields of a CSV upload choosing the reference ET method (as in the JSON)."""
 
 
 @asynccontextmanager
@@ -118,7 +120,8 @@ def _invalid(field: str, message: str) -> RequestValidationError:
 
 
 async def _read_body(request: Request, limit: int) -> BatchCreate:
-    """A JSON body, or a multipart form with ``file`` (CSV), ``start``, ``end``, ``sources``."""
+    """A JSON body, or a multipart form with ``file`` (CSV), ``start``, ``end``, ``sources`` and
+    the optional ``method``, ``reference``, ``rso``."""
     kind = request.headers.get("content-type", "")
     try:
         if kind.startswith("multipart/form-data"):
@@ -133,6 +136,8 @@ async def _read_body(request: Request, limit: int) -> BatchCreate:
                 raise _invalid("file", "the CSV must be UTF-8 text") from None
             points = parse_points_csv(text, limit=limit)
             sources = form.get("sources")
+            # The method fields, when given and not empty, as in the JSON body.
+            choice = {k: form.get(k) for k in METHOD_FIELDS if form.get(k) not in (None, "")}
             return BatchCreate.model_validate(
                 {
                     "points": [p.model_dump() for p in points],
@@ -140,6 +145,7 @@ async def _read_body(request: Request, limit: int) -> BatchCreate:
                     "end": form.get("end"),
                     "sources": str(sources).split(",") if sources else None,
                 }
+                | choice
             )
         try:
             data = json.loads(await request.body())
@@ -182,6 +188,9 @@ _BODY_DOC: dict[str, Any] = {
                         "start": {"type": "string", "format": "date"},
                         "end": {"type": "string", "format": "date"},
                         "sources": {"type": "string", "description": "comma-separated"},
+                        "method": {"type": "string", "enum": ["fao56", "asce"]},
+                        "reference": {"type": "string", "enum": ["short", "tall"]},
+                        "rso": {"type": "string", "enum": ["simple", "full"]},
                     },
                 }
             },

@@ -8,9 +8,10 @@ worker runs :func:`run_points` on its share: Open-Meteo requests of the share ar
 cache, elevations are looked up in one grouped request, then each point runs the ordinary job
 pipeline (:func:`evapo.pipeline.run_pipeline`), which finds its Open-Meteo days in the cache.
 
-Progress goes to the event log under the batch id (PROGRESS per finished point with the counts
-of points done and failed, then one SUCCESS or ERROR), so ``/ws/batches/{id}`` has the same
-replay semantics as a job's socket. A point is claimed before it runs and stored once
+Progress goes to the event log under the batch id (one PROGRESS, step ``points``, per group of
+points stored together, listing them in ``data.points`` with the counts of points done and
+failed; then one SUCCESS or ERROR), so ``/ws/batches/{id}`` has the same replay semantics as a
+job's socket. A point is claimed before it runs and stored once
 (``evapo.store.batches``): redelivered tasks skip finished points, so none is computed twice.
 
 Cancel (``DELETE /api/v1/batches/{id}``) sets the batch's flag; every share watches it (the
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import dataclasses
 import io
 import math
 import os
@@ -63,6 +65,7 @@ if TYPE_CHECKING:
     from evapo.config import Settings
     from evapo.services import Services
     from evapo.sources.http import Upstream
+    from evapo.store.cache import CacheSnapshot, WeatherCache
 
 log = get_logger(__name__)
 _T = TypeVar("_T")
@@ -72,7 +75,9 @@ OPEN_METEO_GROUP = 50
 ELEVATION_GROUP = 100
 """Most locations sent in one grouped elevation request (the API's own limit is 100)."""
 FLUSH_POINTS = 5
-"""Finished points stored (and reported) together in one transaction."""
+"""Finished points stored together in one transaction and reported in one PROGRESS event."""
+POINTS_STEP = "points"
+"""``step`` of the PROGRESS event reporting finished points (``data.points``, with counts)."""
 CSV_COLUMNS = ("name", "lat", "lon", "elevation")
 """Columns of an uploaded points CSV (``elevation`` optional)."""
 
@@ -471,10 +476,12 @@ class BatchRunner:
 
 @dataclass
 class Prefetched:
-    """What the grouped requests of a share gave: elevations per point, requests sent."""
+    """What the grouped requests of a share gave: elevations per point, requests sent, and the
+    share's cached weather read in one query (the points' pipelines load from it)."""
 
     elevations: dict[int, float]
     requests: int
+    cache: CacheSnapshot
 
 
 async def _noop_emit(
@@ -493,10 +500,13 @@ async def prefetch(
 ) -> Prefetched:
     """Group the share's Open-Meteo and elevation requests; fill the shared cache.
 
-    A failing grouped request is only logged: its points then fetch on their own, so one bad
-    point cannot fail its neighbours.
+    The cached rows of every source the share's points plan are read in one query
+    (:meth:`WeatherCache.snapshot`) before the grouped requests; a failing grouped request is
+    only logged: its points then fetch on their own, so one bad point cannot fail its
+    neighbours.
     """
     from evapo.sources import UpstreamError, plan_sources
+    from evapo.sources.fetch import adapters
     from evapo.sources.openmeteo import OpenMeteoArchive, OpenMeteoForecast
     from evapo.store.cache import cell_of
 
@@ -523,21 +533,33 @@ async def prefetch(
     for i in range(0, len(lookup), ELEVATION_GROUP):
         await elevation_group(lookup[i : i + ELEVATION_GROUP])
 
-    adapters: dict[str, OpenMeteoArchive | OpenMeteoForecast] = {
+    registry = adapters()
+    plans = {
+        p.idx: plan_sources(
+            p.lat, p.lon, batch.start, batch.end, sources=batch.sources, today=today
+        )
+        for p in points
+    }
+    keys = {
+        (name, cell_of(p.lat, p.lon, registry[name].coverage.grid_deg))
+        for p in points
+        for name in plans[p.idx].active
+        if name in registry
+    }
+    snapshot = await services.cache.snapshot(keys, batch.start, batch.end)
+
+    grouped: dict[str, OpenMeteoArchive | OpenMeteoForecast] = {
         "openmeteo_archive": OpenMeteoArchive(),
         "openmeteo_forecast": OpenMeteoForecast(),
     }
     groups: dict[tuple[str, date, date], dict[tuple[int, int], PointRecord]] = {}
     for p in points:
-        plan = plan_sources(
-            p.lat, p.lon, batch.start, batch.end, sources=batch.sources, today=today
-        )
-        for name, (first, last) in plan.active.items():
-            if name in adapters:
-                grid = adapters[name].coverage.grid_deg
+        for name, (first, last) in plans[p.idx].active.items():
+            if name in grouped:
+                grid = grouped[name].coverage.grid_deg
                 groups.setdefault((name, first, last), {})[cell_of(p.lat, p.lon, grid)] = p
     for (name, first, last), cells in groups.items():
-        adapter = adapters[name]
+        adapter = grouped[name]
         grid = adapter.coverage.grid_deg
 
         async def weather_group(
@@ -557,16 +579,16 @@ async def prefetch(
                 await _bisect(part, weather_group)
                 return
             for one in series:
-                await services.cache.store(one, grid=grid)
+                await snapshot.store(one, grid=grid)
 
         wanted = []
         for p in cells.values():
-            cached = await services.cache.load(name, p.lat, p.lon, first, last, grid=grid)
+            cached = await snapshot.load(name, p.lat, p.lon, first, last, grid=grid)
             if not bool(cached.present.all()):
                 wanted.append(p)
         for i in range(0, len(wanted), OPEN_METEO_GROUP):
             await weather_group(wanted[i : i + OPEN_METEO_GROUP])
-    return Prefetched(elevations, sum(http.requests.values()) - before)
+    return Prefetched(elevations, sum(http.requests.values()) - before, snapshot)
 
 
 async def _bisect(
@@ -581,8 +603,13 @@ async def _bisect(
 
 
 async def _compute(
-    point: PointRecord, batch: BatchRecord, elevation: float | None, services: Services
+    point: PointRecord,
+    batch: BatchRecord,
+    elevation: float | None,
+    services: Services,
+    cache: WeatherCache | None = None,
 ) -> list[dict[str, Any]]:
+    """The point's daily rows (its pipeline reads the weather cache through ``cache``)."""
     from evapo.pipeline import run_pipeline
 
     spec = JobSpec(
@@ -596,6 +623,9 @@ async def _compute(
         reference=batch.reference,
         rso=batch.rso,
     )
+    if cache is not None:
+        services.job_upstream()  # the shared HTTP pool exists before the copy shares it
+        services = dataclasses.replace(services, cache=cache)
     async with asyncio.timeout(services.settings.job_deadline_s):
         fused = await run_pipeline(spec, emit=_noop_emit, services=services)
     return await asyncio.to_thread(fused.to_rows)
@@ -714,18 +744,15 @@ async def _run_share(
 
     Stops early (no further point computed, none in flight kept) once ``stop`` is set.
     """
-    from evapo.sources.http import Upstream
-
     store = BatchStore(services.engine)
     settings = services.settings
     batch_id = batch.id
     today = today_utc()
     t0 = time.perf_counter()
     try:
-        async with Upstream(settings) as http:
-            fetched = await _unless_stopped(
-                prefetch(claimed, batch, services, http, today=today), stop
-            )
+        fetched = await _unless_stopped(
+            prefetch(claimed, batch, services, services.job_upstream(), today=today), stop
+        )
     except _Stopped:
         return []
     log.info(
@@ -751,30 +778,22 @@ async def _run_share(
             by_index = {outcome.idx: (point, outcome) for point, outcome in group}
 
             async def events(stored: list[int], counts: Counts) -> None:
-                ok = [i for i in stored if by_index[i][1].rows is not None]
-                done = counts.done - len(ok)
-                failed = counts.failed - (len(stored) - len(ok))
-                for i in stored:
-                    point, outcome = by_index[i]
-                    good = outcome.rows is not None
-                    done, failed = done + good, failed + (not good)
-                    reason = None if good else f"{outcome.error_code}: {outcome.message}"
-                    await _point_event(
-                        batch_id, point, reason, Counts(counts.total, done, failed), services
-                    )
+                await _points_event(batch_id, [by_index[i] for i in stored], counts, services)
 
             await store.finish_points(batch_id, [o for _, o in group], report=events)
 
-    async def one(point: PointRecord) -> None:
+    async def attempt(point: PointRecord) -> PointOutcome | None:
+        """Compute one point under the concurrency limit (None: stopped, or re-queued)."""
         async with limit:
             if stop.is_set():
-                return
+                return None
             try:
+                elevation = fetched.elevations.get(point.idx)
                 rows = await _unless_stopped(
-                    _compute(point, batch, fetched.elevations.get(point.idx), services), stop
+                    _compute(point, batch, elevation, services, fetched.cache), stop
                 )
             except _Stopped:
-                return
+                return None
             except JobFailure as failure:
                 code, message = failure.code, failure.message
             except TimeoutError:
@@ -784,22 +803,23 @@ async def _run_share(
                 log.exception("batch_point_crashed", batch_id=batch_id, index=point.idx)
                 code, message = "internal", f"internal error: {type(exc).__name__}: {exc}"
             else:
-                ended.append((point, PointOutcome(point.idx, rows)))
-                if len(ended) >= FLUSH_POINTS:
-                    await flush()
-                return
-            if point.attempts < settings.batch_point_attempts:
-                await store.requeue_point(batch_id, point.idx, error_code=code, message=message)
-                retry.append(point.idx)
-                log.warning(
-                    "batch_point_retry",
-                    batch_id=batch_id,
-                    index=point.idx,
-                    code=code,
-                    reason=message,
-                )
-                return
-            ended.append((point, PointOutcome(point.idx, None, code, message)))
+                return PointOutcome(point.idx, rows)
+        if point.attempts < settings.batch_point_attempts:
+            await store.requeue_point(batch_id, point.idx, error_code=code, message=message)
+            retry.append(point.idx)
+            log.warning(
+                "batch_point_retry", batch_id=batch_id, index=point.idx, code=code, reason=message
+            )
+            return None
+        return PointOutcome(point.idx, None, code, message)
+
+    async def one(point: PointRecord) -> None:
+        outcome = await attempt(point)
+        if outcome is None:
+            return
+        ended.append((point, outcome))
+        # Stored outside the limit: the next point computes while these are written.
+        if outcome.rows is None or len(ended) >= FLUSH_POINTS:
             await flush()
 
     await asyncio.gather(*(one(p) for p in claimed))
@@ -816,22 +836,36 @@ async def _run_share(
     return [] if stop.is_set() else sorted(retry)
 
 
-async def _point_event(
-    batch_id: str, point: PointRecord, reason: str | None, counts: Counts, services: Services
+async def _points_event(
+    batch_id: str,
+    finished: list[tuple[PointRecord, PointOutcome]],
+    counts: Counts,
+    services: Services,
 ) -> None:
-    status = "succeeded" if reason is None else "failed"
-    progress = 100.0 * counts.finished / max(counts.total, 1)
-    message = f"point {point.idx} ({point.name}) {status}" + (f": {reason}" if reason else "")
+    """One PROGRESS for points stored together: each point's index, name, status (and error),
+    and the batch's counts after them."""
+    reports: list[dict[str, Any]] = []
+    for point, outcome in finished:
+        report: dict[str, Any] = {"index": point.idx, "name": point.name}
+        if outcome.rows is not None:
+            report["status"] = "succeeded"
+        else:
+            report |= {"status": "failed", "error": f"{outcome.error_code}: {outcome.message}"}
+        reports.append(report)
+    failed = [r for r in reports if r["status"] == "failed"]
+    message = f"{len(reports)} point(s) finished ({counts.finished} of {counts.total})" + (
+        "; failed: " + "; ".join(f"{r['index']} ({r['name']}) {r['error']}" for r in failed)
+        if failed
+        else ""
+    )
     await services.events.append(
         Progress(
             job_id=batch_id,
-            progress=min(progress, 99.9),
-            step=f"point:{status}",
+            progress=min(100.0 * counts.finished / max(counts.total, 1), 99.9),
+            step=POINTS_STEP,
             message=message,
             data={
-                "index": point.idx,
-                "name": point.name,
-                "status": status,
+                "points": reports,
                 "done": counts.done,
                 "failed": counts.failed,
                 "total": counts.total,

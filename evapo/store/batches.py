@@ -236,9 +236,17 @@ class PointOutcome:
     message: str | None = None
 
 
+def _rows_text(rows: list[dict[str, Any]]) -> str:
+    """The rows as one JSON text (NaN/inf and numpy scalars cleaned only when present)."""
+    try:
+        return json.dumps(rows, separators=(",", ":"), allow_nan=False)
+    except (ValueError, TypeError):
+        return json.dumps(json_safe(rows), separators=(",", ":"), allow_nan=False)
+
+
 def _outcome_values(outcome: PointOutcome) -> dict[str, Any]:
     if outcome.rows is not None:
-        text = json.dumps(json_safe(outcome.rows), separators=(",", ":"), allow_nan=False)
+        text = _rows_text(outcome.rows)
         return {
             "status": PointStatus.SUCCEEDED.value,
             "rows": text,
@@ -337,6 +345,35 @@ def _add_missing_columns(conn: Connection) -> None:
                 f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{default}{null}'
             )
             log.info("column_added", table=table.name, column=column.name)
+
+
+def _finish_statement(batch_id: str, outcomes: list[PointOutcome]) -> Any:
+    """One UPDATE storing every outcome whose point is still open (RETURNING their indices)."""
+    point = BatchPointRow
+    values = {o.idx: _outcome_values(o) for o in outcomes}
+
+    def per_point(column: str) -> Any:
+        given = {i: v[column] for i, v in values.items() if column in v}
+        if not given:
+            return getattr(point, column)
+        return case(given, value=point.idx, else_=getattr(point, column))
+
+    return (
+        update(point)
+        .where(
+            point.batch_id == batch_id,
+            point.idx.in_(list(values)),
+            point.status.in_(_OPEN_POINT),
+        )
+        .values(
+            {
+                column: per_point(column)
+                for column in ("status", "rows", "error_code", "message", "updated_at")
+            }
+        )
+        .returning(point.idx)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def _counts(session: AsyncSession, batch_id: str) -> Counts:
@@ -532,18 +569,8 @@ class BatchStore:
             lock = select(BatchRow.status).where(BatchRow.id == batch_id).with_for_update(read=True)
             if (await session.scalar(lock)) not in _OPEN_BATCH:
                 return []
-            for outcome in outcomes:
-                query = (
-                    update(BatchPointRow)
-                    .where(
-                        BatchPointRow.batch_id == batch_id,
-                        BatchPointRow.idx == outcome.idx,
-                        BatchPointRow.status.in_(_OPEN_POINT),
-                    )
-                    .values(**_outcome_values(outcome))
-                )
-                if (await session.execute(query)).rowcount:
-                    stored.append(outcome.idx)
+            if outcomes:
+                stored = sorted(await session.scalars(_finish_statement(batch_id, outcomes)))
             if report is not None and stored:
                 await report(stored, await _counts(session, batch_id))
         return stored

@@ -10,12 +10,23 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Float, Integer, LargeBinary, SmallInteger, String, Table, and_, select
+from sqlalchemy import (
+    Float,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Table,
+    and_,
+    select,
+    tuple_,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -30,6 +41,8 @@ FORECAST_TTL_S = 3600.0
 #: Non-canonical per-row columns the cache keeps (see ``DailySeries.extra``).
 EXTRA_COLUMNS = ("eto_provider",)
 _UPSERT_CHUNK = 500
+_SNAPSHOT_KEYS = 500
+"""Most (source, cell) keys read by one snapshot query."""
 
 
 class WeatherCacheRow(Base):
@@ -138,41 +151,54 @@ class WeatherCache:
         now: float | None = None,
     ) -> CachedDays:
         """Fresh days of ``first..last``; stale or absent days have ``present`` False."""
-        now = time.time() if now is None else now
-        dates = np.arange(np.datetime64(first, "D"), np.datetime64(last, "D") + 1)
+        dates = _days(first, last)
         months = _months(dates)
         async with self.engine.connect() as conn:
             blocks = await self._read(
                 conn, source, cell_of(lat, lon, grid), int(months[0]), int(months[-1])
             )
-        table = np.full((len(dates), len(FIELDS)), np.nan)
-        day_num = (dates - np.datetime64("1970-01-01", "D")).astype(np.int64)
-        if blocks:
-            starts, lengths = _month_bounds(np.fromiter(blocks, dtype=np.int64))
-            stacked = np.concatenate(list(blocks.values()))
-            offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
-            idx = offsets + np.arange(len(stacked)) - day_num[0]
-            inside = (idx >= 0) & (idx < len(dates))
-            table[idx[inside]] = stacked[inside]
-        known = ~np.isnan(table[:, 0])
-        present = known & _is_fresh(day_num, table[:, 0], np.nan_to_num(table[:, 1]), now)
-        values = table[:, _META:]
-        values[~present] = np.nan
-        flags = np.where(present, np.nan_to_num(table[:, 2]), 0).astype(np.uint32)
-        elev = table[present, 3]
-        elev = elev[~np.isnan(elev)]
-        k = len(COLUMNS)
-        series = DailySeries(
-            dates=dates,
-            values={c: values[:, i].copy() for i, c in enumerate(COLUMNS)},
-            flags=flags,
-            source=source,
-            lat=lat,
-            lon=lon,
-            elevation_m=float(elev[-1]) if len(elev) else math.nan,
-            extra={c: values[:, k + i].copy() for i, c in enumerate(EXTRA_COLUMNS)},
-        )
-        return CachedDays(dates=dates, present=present, series=series)
+        return _assemble(source, lat, lon, dates, blocks, now=time.time() if now is None else now)
+
+    async def snapshot(
+        self, keys: Iterable[tuple[str, tuple[int, int]]], first: date, last: date
+    ) -> CacheSnapshot:
+        """The rows of many (source, cell) keys over ``first..last`` read in one query.
+
+        The snapshot answers :meth:`load` for those keys from memory (other keys, and a key
+        once it was written to, from the database); a share of batch points makes one query
+        instead of one per point and source.
+        """
+        wanted = sorted(set(keys))
+        months = _months(_days(first, last))
+        m0, m1 = int(months[0]), int(months[-1])
+        blocks: dict[tuple[str, tuple[int, int]], dict[int, NDArray[np.float64]]] = {
+            key: {} for key in wanted
+        }
+        width = len(FIELDS)
+        for start in range(0, len(wanted), _SNAPSHOT_KEYS):
+            part = wanted[start : start + _SNAPSHOT_KEYS]
+            query = select(
+                _TABLE.c.source, _TABLE.c.lat_key, _TABLE.c.lon_key, _TABLE.c.month, _TABLE.c.data
+            ).where(
+                tuple_(_TABLE.c.source, _TABLE.c.lat_key, _TABLE.c.lon_key).in_(
+                    [(source, cell[0], cell[1]) for source, cell in part]
+                ),
+                _TABLE.c.month >= m0,
+                _TABLE.c.month <= m1,
+                _TABLE.c.layout == LAYOUT,
+            )
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+            if not rows:
+                continue
+            _, lengths = _month_bounds(np.array([r[3] for r in rows], dtype=np.int64))
+            for (source, lat_key, lon_key, month, blob), n in zip(
+                rows, lengths.tolist(), strict=True
+            ):
+                arr = np.frombuffer(blob, dtype="<f8")
+                if arr.size == n * width:
+                    blocks[(source, (lat_key, lon_key))][int(month)] = arr.reshape(n, width)
+        return CacheSnapshot(self.engine, blocks, (m0, m1))
 
     async def store(
         self,
@@ -253,6 +279,103 @@ class WeatherCache:
             stmt = stmt.where(_TABLE.c.lat_key == lat_key, _TABLE.c.lon_key == lon_key)
         async with self.engine.begin() as conn:
             await conn.execute(stmt)
+
+
+def _days(first: date, last: date) -> NDArray[np.datetime64]:
+    return np.arange(np.datetime64(first, "D"), np.datetime64(last, "D") + 1)
+
+
+def _assemble(
+    source: str,
+    lat: float,
+    lon: float,
+    dates: NDArray[np.datetime64],
+    blocks: dict[int, NDArray[np.float64]],
+    *,
+    now: float,
+) -> CachedDays:
+    """The fresh days of ``dates`` from the month blocks read for one source and cell."""
+    table = np.full((len(dates), len(FIELDS)), np.nan)
+    day_num = (dates - np.datetime64("1970-01-01", "D")).astype(np.int64)
+    if blocks:
+        starts, lengths = _month_bounds(np.fromiter(blocks, dtype=np.int64))
+        stacked = np.concatenate(list(blocks.values()))
+        offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+        idx = offsets + np.arange(len(stacked)) - day_num[0]
+        inside = (idx >= 0) & (idx < len(dates))
+        table[idx[inside]] = stacked[inside]
+    known = ~np.isnan(table[:, 0])
+    present = known & _is_fresh(day_num, table[:, 0], np.nan_to_num(table[:, 1]), now)
+    values = table[:, _META:]
+    values[~present] = np.nan
+    flags = np.where(present, np.nan_to_num(table[:, 2]), 0).astype(np.uint32)
+    elev = table[present, 3]
+    elev = elev[~np.isnan(elev)]
+    k = len(COLUMNS)
+    series = DailySeries(
+        dates=dates,
+        values={c: values[:, i].copy() for i, c in enumerate(COLUMNS)},
+        flags=flags,
+        source=source,
+        lat=lat,
+        lon=lon,
+        elevation_m=float(elev[-1]) if len(elev) else math.nan,
+        extra={c: values[:, k + i].copy() for i, c in enumerate(EXTRA_COLUMNS)},
+    )
+    return CachedDays(dates=dates, present=present, series=series)
+
+
+class CacheSnapshot(WeatherCache):
+    """A :class:`WeatherCache` whose loads of some (source, cell) keys over some months come
+    from rows read beforehand (:meth:`WeatherCache.snapshot`); everything else, and every
+    write, goes to the database. A key written to is dropped from the snapshot, so later loads
+    see the new rows."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        blocks: dict[tuple[str, tuple[int, int]], dict[int, NDArray[np.float64]]],
+        months: tuple[int, int],
+    ) -> None:
+        super().__init__(engine)
+        self._blocks = blocks
+        self._span = months
+
+    def covers(self, source: str, cell: tuple[int, int]) -> bool:
+        """True when loads of ``source`` at ``cell`` are answered from memory."""
+        return (source, cell) in self._blocks
+
+    async def load(
+        self,
+        source: str,
+        lat: float,
+        lon: float,
+        first: date,
+        last: date,
+        *,
+        grid: tuple[float, float],
+        now: float | None = None,
+    ) -> CachedDays:
+        """From memory when the snapshot holds this key and months, else from the database."""
+        dates = _days(first, last)
+        months = _months(dates)
+        blocks = self._blocks.get((source, cell_of(lat, lon, grid)))
+        if blocks is None or int(months[0]) < self._span[0] or int(months[-1]) > self._span[1]:
+            return await super().load(source, lat, lon, first, last, grid=grid, now=now)
+        wanted = {m: b for m, b in blocks.items() if months[0] <= m <= months[-1]}
+        return _assemble(source, lat, lon, dates, wanted, now=time.time() if now is None else now)
+
+    async def store(
+        self,
+        series: DailySeries,
+        *,
+        grid: tuple[float, float],
+        mask: NDArray[np.bool_] | None = None,
+        now: float | None = None,
+    ) -> int:
+        """Write to the database; the key's later loads read the database again."""
+        self._blocks.pop((series.source, cell_of(series.lat, series.lon, grid)), None)
+        return await super().store(series, grid=grid, mask=mask, now=now)
 
 
 def _is_fresh(

@@ -32,6 +32,7 @@ from tests.integration.test_batch_embedded import (
     cancel_after_first_point,
     follow,
     points,
+    reported,
 )
 
 pytestmark = pytest.mark.integration
@@ -119,8 +120,8 @@ async def test_fifty_points_on_two_workers_one_failing(
     assert code == 1000
     assert events[-1]["type"] == "SUCCESS", events[-3:]
     assert events[-1]["summary"] == {"points_total": 50, "points_done": 49, "points_failed": 1}
-    per_point = [e for e in events if e["type"] == "PROGRESS" and e["step"].startswith("point:")]
-    assert sorted(e["data"]["index"] for e in per_point) == list(range(50))
+    per_point = reported(events)
+    assert sorted(p["index"] for p in per_point) == list(range(50))  # each once
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
 
     status = (await http.get(accepted["status_url"], params={"points": "true"})).json()

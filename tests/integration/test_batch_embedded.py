@@ -73,6 +73,16 @@ async def control(fake: str) -> AsyncIterator[httpx2.AsyncClient]:
     reset_breakers()
 
 
+def reported(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every point the batch's PROGRESS events report finished, in the order reported."""
+    return [
+        point
+        for e in events
+        if e["type"] == "PROGRESS" and e["step"] == "points"
+        for point in e["data"]["points"]
+    ]
+
+
 async def follow(ws_url: str, after: int = 0) -> tuple[list[dict[str, Any]], int | None]:
     url = f"{ws_url}?after={after}" if after else ws_url
     out = []
@@ -105,13 +115,17 @@ async def test_fifty_points_one_failing(
     assert events[-1]["type"] == "SUCCESS"
     assert events[-1]["summary"] == {"points_total": 50, "points_done": 49, "points_failed": 1}
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
-    per_point = [e for e in events if e["type"] == "PROGRESS" and e["step"].startswith("point:")]
-    assert len(per_point) == 50  # one event per point, none twice
-    assert sorted(e["data"]["index"] for e in per_point) == list(range(50))
-    done = [e["data"]["done"] for e in per_point]
+    groups = [e for e in events if e["type"] == "PROGRESS" and e["step"] == "points"]
+    per_point = reported(events)
+    assert len(per_point) == 50  # every point reported once, none twice
+    assert sorted(p["index"] for p in per_point) == list(range(50))
+    assert len(groups) < 50  # points stored together are reported together
+    done = [e["data"]["done"] for e in groups]
     assert done == sorted(done) and done[-1] == 49
-    failed = [e for e in per_point if e["data"]["status"] == "failed"]
-    assert [e["data"]["index"] for e in failed] == [BAD]
+    assert [e["data"]["done"] + e["data"]["failed"] for e in groups][-1] == 50
+    failed = [p for p in per_point if p["status"] == "failed"]
+    assert [p["index"] for p in failed] == [BAD]
+    assert failed[0]["error"].startswith("no_elevation: ")
 
     # Replay after a seq gives exactly the rest.
     tail, _ = await follow(accepted["ws_url"], after=5)
@@ -245,7 +259,7 @@ async def cancel_after_first_point(
             if message["type"] == "HEARTBEAT":
                 continue
             events.append(message)
-            if answer is None and message.get("step", "").startswith("point:"):
+            if answer is None and message.get("step") == "points":
                 answer = await http.delete(accepted["status_url"])
         code = socket.close_code
     assert answer is not None, events
@@ -273,12 +287,12 @@ def assert_cancelled_honestly(
         f"{done} of {n_points} point(s) done, {failed} failed, {skipped} not computed"
         in (last["message"])
     )
-    per_point = [e for e in events if e["type"] == "PROGRESS" and e["step"].startswith("point:")]
+    per_point = reported(events)
     assert len(per_point) == done + failed  # every computed point reported once, no other
-    reported = {e["data"]["index"] for e in per_point}
+    indices = {p["index"] for p in per_point}
     by_status = {p["index"]: p["status"] for p in status["points"]}
-    assert {i for i, s in by_status.items() if s in ("succeeded", "failed")} == reported
-    assert {i for i, s in by_status.items() if s == "skipped"} == set(range(n_points)) - reported
+    assert {i for i, s in by_status.items() if s in ("succeeded", "failed")} == indices
+    assert {i for i, s in by_status.items() if s == "skipped"} == set(range(n_points)) - indices
 
 
 async def test_cancel_a_running_batch(

@@ -171,6 +171,12 @@ class Settings(BaseSettings):
     def _db_url(cls, value: str) -> str:
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+psycopg://")):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+psycopg://")
+        path = value.removeprefix("sqlite+aiosqlite://").lstrip("/")
+        if value.startswith("sqlite") and path in ("", ":memory:"):
+            raise ValueError(
+                "in-memory SQLite is not supported: embedded jobs open their own connection "
+                "on their own thread and would see another database; give a file path"
+            )
         return value
 
     @field_validator("redis_url")

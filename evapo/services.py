@@ -1,8 +1,9 @@
 """The long-lived resources of a process (API or worker), opened once and closed once.
 
 Embedded mode: SQLite store, :class:`~evapo.events.memory.MemoryEventLog`,
-:class:`~evapo.jobs.embedded.EmbeddedJobRunner`. Distributed mode: PostgreSQL store (tables made
-by the Alembic migrations, not here), ``evapo.events.redis_streams.RedisStreamEventLog`` and
+:class:`~evapo.jobs.embedded.EmbeddedJobRunner` (jobs on their own loop thread, with their own
+engine, store and cache there, sharing the event log). Distributed mode: PostgreSQL store (tables
+made by the Alembic migrations, not here), ``evapo.events.redis_streams.RedisStreamEventLog`` and
 ``evapo.jobs.distributed.CeleryJobRunner`` (imported lazily). A Celery worker calls
 ``open_services(settings, runner=False)`` once per process and then
 ``evapo.pipeline.execute_job(job_id, services)`` per task.
@@ -10,8 +11,11 @@ by the Alembic migrations, not here), ``evapo.events.redis_streams.RedisStreamEv
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,6 +29,8 @@ from evapo.store.jobs import JobStore
 
 if TYPE_CHECKING:
     from evapo.calibration import Calibration
+    from evapo.jobs.embedded import Execute
+    from evapo.jobs.foreground import Foreground
     from evapo.sources.http import Upstream
     from evapo.store.cache import WeatherCache
 
@@ -47,6 +53,8 @@ class Services:
     calibration: Calibration | None
     runner: JobRunner | None = None
     upstream: Upstream | None = None
+    foreground: Foreground | None = None
+    """Embedded mode: requests the API is answering (the job loop pauses for them)."""
     compute: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(COMPUTE_THREADS, thread_name_prefix="evapo-cpu")
     )
@@ -78,17 +86,44 @@ def _runner(settings: Settings, services: Services) -> JobRunner:
 
         return CeleryJobRunner(settings, engine=services.engine, events=services.events)
     from evapo.jobs.embedded import EmbeddedJobRunner
+
+    return EmbeddedJobRunner(
+        partial(_job_loop_services, services),
+        store=services.store,
+        events=services.events,
+        max_concurrent=settings.max_concurrent_jobs,
+        foreground=services.foreground,
+    )
+
+
+@asynccontextmanager
+async def _job_loop_services(parent: Services) -> AsyncIterator[Execute]:
+    """Entered on the embedded runner's loop: that loop's own engine, store, cache and HTTP pool.
+
+    Database connections and HTTP pools belong to the loop that opened them; the event log,
+    calibration, settings and runner are shared with the API's services.
+    """
     from evapo.pipeline import execute_job
+    from evapo.store.cache import WeatherCache
+
+    engine = make_engine(parent.settings.database_url)
+    services = Services(
+        settings=parent.settings,
+        engine=engine,
+        store=JobStore(engine),
+        events=parent.events,
+        cache=WeatherCache(engine),
+        calibration=parent.calibration,
+        runner=parent.runner,
+    )
 
     async def execute(job_id: str) -> None:
         await execute_job(job_id, services)
 
-    return EmbeddedJobRunner(
-        execute,
-        store=services.store,
-        events=services.events,
-        max_concurrent=settings.max_concurrent_jobs,
-    )
+    try:
+        yield execute
+    finally:
+        await _release(services)
 
 
 def _calibration(settings: Settings) -> Calibration | None:
@@ -127,6 +162,10 @@ async def open_services(settings: Settings, *, runner: bool = True) -> Services:
         calibration=_calibration(settings),
     )
     if runner:
+        if settings.mode == "embedded":
+            from evapo.jobs.foreground import Foreground
+
+            services.foreground = Foreground()
         services.runner = _runner(settings, services)
         await services.runner.start()
     log.info("services_open", mode=settings.mode, runner=runner)
@@ -138,9 +177,14 @@ async def close_services(services: Services) -> None:
     if services.runner is not None:
         await services.runner.stop()
     await services.events.close()
+    await _release(services)
+    log.info("services_closed")
+
+
+async def _release(services: Services) -> None:
+    """Close the HTTP pool, store, compute threads and engine (not the event log)."""
     if services.upstream is not None:
         await services.upstream.aclose()
     await services.store.close()
     services.compute.shutdown(wait=False, cancel_futures=True)
     await services.engine.dispose()
-    log.info("services_closed")

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from evapo import __version__
 from evapo.api.errors import ErrorShieldMiddleware
@@ -17,6 +18,25 @@ from evapo.config import Settings, get_settings
 from evapo.services import close_services, open_services
 
 API_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+class ForegroundMiddleware:
+    """Counts the HTTP requests being answered, so embedded jobs yield to them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = getattr(scope.get("app"), "state", None)
+        foreground = getattr(getattr(state, "services", None), "foreground", None)
+        if scope["type"] != "http" or foreground is None:
+            await self.app(scope, receive, send)
+            return
+        foreground.enter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            foreground.leave()
 
 
 def create_app(settings: Settings | None = None, *, dashboard: bool = True) -> FastAPI:
@@ -34,6 +54,7 @@ def create_app(settings: Settings | None = None, *, dashboard: bool = True) -> F
     app = FastAPI(title="Evapo", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     # Outermost last: CORS headers also on limit and error answers (evapo.api.limits, .errors).
+    app.add_middleware(ForegroundMiddleware)
     app.add_middleware(ErrorShieldMiddleware)
     app.add_middleware(LimitsMiddleware, settings=settings)
     if settings.cors_origins:

@@ -1,9 +1,14 @@
-"""In-memory event log (embedded mode): a list per job, an asyncio.Condition to wake followers."""
+"""In-memory event log (embedded mode): a list per job, futures to wake followers on any loop.
+
+Embedded jobs run on their own event-loop thread (:mod:`evapo.jobs.embedded`) while sockets
+follow on the API's loop, so the log is thread-safe: a lock guards the lists, and an append
+wakes each waiting follower through its own loop (``call_soon_threadsafe``).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator
@@ -12,14 +17,31 @@ from evapo.events.messages import Event, is_terminal
 
 
 class _JobLog:
-    """The events of one job and the condition its followers wait on."""
+    """The events of one job and the futures of the followers waiting for the next one."""
 
-    __slots__ = ("changed", "events", "finished")
+    __slots__ = ("events", "finished", "waiters")
 
     def __init__(self) -> None:
         self.events: list[Event] = []
-        self.changed = asyncio.Condition()
+        self.waiters: list[asyncio.Future[None]] = []
         self.finished = False
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def _wake_from_any_thread(waiter: asyncio.Future[None]) -> None:
+    loop = waiter.get_loop()
+    try:
+        current = asyncio.get_running_loop()
+    except RuntimeError:
+        current = None
+    if loop is current:
+        _wake(waiter)
+    elif not loop.is_closed():
+        loop.call_soon_threadsafe(_wake, waiter)
 
 
 class MemoryEventLog:
@@ -34,8 +56,10 @@ class MemoryEventLog:
             raise ValueError(f"max_jobs must be >= 1, got {max_jobs}")
         self._max_jobs = max_jobs
         self._jobs: OrderedDict[str, _JobLog] = OrderedDict()
+        self._lock = threading.Lock()
 
     def _log(self, job_id: str) -> _JobLog:
+        """The job's log, made if missing (call with the lock held)."""
         log = self._jobs.get(job_id)
         if log is None:
             log = self._jobs[job_id] = _JobLog()
@@ -54,40 +78,59 @@ class MemoryEventLog:
 
     async def append(self, event: Event) -> Event:
         """Store ``event`` with the next ``seq`` and the current time; wake its followers."""
-        log = self._log(event.job_id)
-        stored = event.model_copy(update={"seq": len(log.events) + 1, "ts": time.time()})
-        log.events.append(stored)
-        if is_terminal(stored):
-            log.finished = True
-        async with log.changed:
-            log.changed.notify_all()
+        with self._lock:
+            log = self._log(event.job_id)
+            stored = event.model_copy(update={"seq": len(log.events) + 1, "ts": time.time()})
+            log.events.append(stored)
+            if is_terminal(stored):
+                log.finished = True
+            waiters, log.waiters = log.waiters, []
+        for waiter in waiters:
+            _wake_from_any_thread(waiter)
         return stored
 
     async def read(self, job_id: str, after: int = 0) -> list[Event]:
         """Events of ``job_id`` with ``seq > after`` (seq n sits at index n - 1)."""
-        log = self._jobs.get(job_id)
-        return [] if log is None else log.events[max(after, 0) :]
+        with self._lock:
+            log = self._jobs.get(job_id)
+            return [] if log is None else log.events[max(after, 0) :]
 
     async def follow(
         self, job_id: str, after: int = 0, *, idle_timeout_s: float | None = None
     ) -> AsyncGenerator[Event | None, None]:
         """Replay events after ``after``, then live ones until a terminal (``None`` when idle)."""
-        log = self._log(job_id)
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            log = self._log(job_id)
         position = max(after, 0)
         while True:
-            while position < len(log.events):
-                event = log.events[position]
+            with self._lock:
+                pending = log.events[position:]
+                waiter: asyncio.Future[None] | None = None
+                if not pending:
+                    waiter = loop.create_future()
+                    log.waiters.append(waiter)
+            for event in pending:
                 position += 1
                 yield event
                 if is_terminal(event):
                     return
-            async with log.changed:
-                if position < len(log.events):
-                    continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(log.changed.wait(), timeout=idle_timeout_s)
-            if position >= len(log.events):
-                yield None
+            if waiter is None:
+                continue
+            try:
+                await asyncio.wait_for(waiter, timeout=idle_timeout_s)
+            except TimeoutError:
+                with self._lock:
+                    if waiter in log.waiters:
+                        log.waiters.remove(waiter)
+                    idle = position >= len(log.events)
+                if idle:
+                    yield None
+            except asyncio.CancelledError:
+                with self._lock:
+                    if waiter in log.waiters:
+                        log.waiters.remove(waiter)
+                raise
 
     async def ping(self) -> bool:
         """Always reachable (same process)."""
@@ -95,7 +138,8 @@ class MemoryEventLog:
 
     async def close(self) -> None:
         """Forget every job."""
-        self._jobs.clear()
+        with self._lock:
+            self._jobs.clear()
 
     def __len__(self) -> int:
         return len(self._jobs)

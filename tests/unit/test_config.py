@@ -29,3 +29,9 @@ def test_bad_url_names_the_setting(field: str, value: str) -> None:
 def test_distributed_refuses_sqlite() -> None:
     with pytest.raises(ValidationError, match="PostgreSQL"):
         Settings(mode="distributed")
+
+
+@pytest.mark.parametrize("url", ["sqlite+aiosqlite://", "sqlite+aiosqlite:///:memory:"])
+def test_in_memory_sqlite_is_refused_with_the_reason(url: str) -> None:
+    with pytest.raises(ValidationError, match="in-memory SQLite is not supported"):
+        Settings(database_url=url)

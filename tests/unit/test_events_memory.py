@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
@@ -83,3 +84,24 @@ async def test_retention_drops_oldest_finished_jobs_first() -> None:
 def test_rejects_nonsense_retention() -> None:
     with pytest.raises(ValueError, match="max_jobs"):
         MemoryEventLog(max_jobs=0)
+
+
+async def test_appends_from_another_threads_loop_wake_followers_here() -> None:
+    log = MemoryEventLog()
+    follower = asyncio.create_task(_collect(log, "j"))
+    await asyncio.sleep(0)  # the follower is waiting on this loop
+
+    def other_thread() -> None:
+        async def write() -> None:
+            for p in range(100):
+                await log.append(_progress("j", p))
+            await log.append(Success(job_id="j", summary={}, result_url="/r"))
+
+        asyncio.run(write())
+
+    writer = threading.Thread(target=other_thread)
+    writer.start()
+    got = await asyncio.wait_for(follower, 5)
+    writer.join()
+    assert [e.seq for e in got if e is not None] == list(range(1, 102))
+    assert got[-1] is not None and got[-1].type == "SUCCESS"

@@ -19,7 +19,7 @@ from evapo.events.messages import Progress
 from evapo.logging import get_logger
 from evapo.pipeline import check_spec, result_path
 from evapo.services import Services
-from evapo.store.jobs import JobRecord, JobSpec, JobStatus, json_safe
+from evapo.store.jobs import JobRecord, JobStatus, json_safe
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 log = get_logger(__name__)
@@ -63,7 +63,7 @@ async def submit_job(
             [{"loc": ("body", p.field), "msg": p.message, "type": "value_error"} for p in problems]
         )
     job_id = uuid4().hex
-    await services.store.create(job_id, JobSpec.model_validate(body.model_dump()))
+    await services.store.create(job_id, body)
     await runner.submit(job_id)
     metrics.JOBS_SUBMITTED.inc()
     client = request.client.host if request.client else None

@@ -1,0 +1,110 @@
+"""Foreground first: the job loop pauses while requests are answered; urgent writes go first."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from evapo.events.memory import MemoryEventLog
+from evapo.jobs.embedded import EmbeddedJobRunner, Execute
+from evapo.jobs.foreground import Foreground
+from evapo.store.db import make_engine
+from evapo.store.jobs import JobStore, _WriteGate
+
+
+def test_wait_quiet_returns_at_once_when_idle() -> None:
+    assert Foreground(max_wait_s=5).wait_quiet() == 0.0
+
+
+def test_wait_quiet_wakes_when_the_last_request_ends() -> None:
+    foreground = Foreground(max_wait_s=30)
+    foreground.enter()
+    foreground.enter()
+    waited: list[float] = []
+    waiter = threading.Thread(target=lambda: waited.append(foreground.wait_quiet()))
+    waiter.start()
+    foreground.leave()
+    waiter.join(0.2)
+    assert waiter.is_alive()  # one request still in flight
+    foreground.leave()
+    waiter.join(5)
+    assert not waiter.is_alive() and waited[0] < 30
+    assert not foreground.busy
+
+
+def test_wait_quiet_is_bounded_under_endless_load() -> None:
+    foreground = Foreground(max_wait_s=0.05)
+    foreground.enter()
+    start = time.monotonic()
+    foreground.wait_quiet()
+    assert 0.04 <= time.monotonic() - start < 2
+
+
+def test_rejects_negative_wait() -> None:
+    with pytest.raises(ValueError, match="max_wait_s"):
+        Foreground(max_wait_s=-1)
+
+
+async def test_jobs_wait_for_requests_in_flight(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'f.db'}")
+    store = JobStore(engine)
+    await store.init()
+    started = threading.Event()
+
+    @asynccontextmanager
+    async def open_execute() -> AsyncIterator[Execute]:
+        async def execute(job_id: str) -> None:
+            started.set()
+
+        yield execute
+
+    foreground = Foreground(max_wait_s=30)
+    runner = EmbeddedJobRunner(
+        open_execute, store=store, events=MemoryEventLog(), max_concurrent=1, foreground=foreground
+    )
+    await runner.start()
+    try:
+        foreground.enter()  # a request is being answered
+        await runner.submit("j")
+        assert not await asyncio.to_thread(started.wait, 0.3)
+        foreground.leave()
+        assert await asyncio.to_thread(started.wait, 5)
+    finally:
+        await runner.stop()
+        await store.close()
+        await engine.dispose()
+
+
+def test_urgent_writers_pass_waiting_bookkeeping() -> None:
+    gate = _WriteGate()
+    order: list[str] = []
+    assert gate.try_hold()
+    assert not gate.try_hold()
+
+    def writer(name: str, urgent: bool) -> None:
+        with gate.hold(urgent=urgent):
+            order.append(name)
+
+    def until_waiting(n: int) -> None:
+        for _ in range(5000):
+            if gate.waiting == n:
+                return
+            time.sleep(0.001)
+        raise TimeoutError(f"{n} writers never waited")
+
+    slow = threading.Thread(target=writer, args=("bookkeeping", False))
+    slow.start()
+    until_waiting(1)  # the bookkeeping writer is queued first
+    fast = threading.Thread(target=writer, args=("submission", True))
+    fast.start()
+    until_waiting(2)
+    gate.release()
+    slow.join(5)
+    fast.join(5)
+    assert order == ["submission", "bookkeeping"]

@@ -74,7 +74,7 @@ OPEN_METEO_GROUP = 50
 """Most locations sent in one grouped Open-Meteo request."""
 ELEVATION_GROUP = 100
 """Most locations sent in one grouped elevation request (the API's own limit is 100)."""
-FLUSH_POINTS = 5
+FLUSH_POINTS = 10
 """Finished points stored together in one transaction and reported in one PROGRESS event."""
 POINTS_STEP = "points"
 """``step`` of the PROGRESS event reporting finished points (``data.points``, with counts)."""
@@ -768,6 +768,8 @@ async def _run_share(
     report = asyncio.Lock()
     ended: list[tuple[PointRecord, PointOutcome]] = []
     retry: list[int] = []
+    # Points being computed: cancelled (dropped) when the share is stopped.
+    inflight: set[asyncio.Task[list[dict[str, Any]]]] = set()
 
     async def flush() -> None:
         async with report:
@@ -787,13 +789,15 @@ async def _run_share(
         async with limit:
             if stop.is_set():
                 return None
+            elevation = fetched.elevations.get(point.idx)
+            task = asyncio.ensure_future(_compute(point, batch, elevation, services, fetched.cache))
+            inflight.add(task)
             try:
-                elevation = fetched.elevations.get(point.idx)
-                rows = await _unless_stopped(
-                    _compute(point, batch, elevation, services, fetched.cache), stop
-                )
-            except _Stopped:
-                return None
+                rows = await task
+            except asyncio.CancelledError:
+                if stop.is_set() and task.cancelled():  # dropped by the stop, not by our caller
+                    return None
+                raise
             except JobFailure as failure:
                 code, message = failure.code, failure.message
             except TimeoutError:
@@ -804,6 +808,8 @@ async def _run_share(
                 code, message = "internal", f"internal error: {type(exc).__name__}: {exc}"
             else:
                 return PointOutcome(point.idx, rows)
+            finally:
+                inflight.discard(task)
         if point.attempts < settings.batch_point_attempts:
             await store.requeue_point(batch_id, point.idx, error_code=code, message=message)
             retry.append(point.idx)
@@ -822,7 +828,17 @@ async def _run_share(
         if outcome.rows is None or len(ended) >= FLUSH_POINTS:
             await flush()
 
-    await asyncio.gather(*(one(p) for p in claimed))
+    async def drop_inflight_on_stop() -> None:
+        await stop.wait()
+        for task in list(inflight):
+            task.cancel()
+
+    dropper = asyncio.ensure_future(drop_inflight_on_stop())
+    try:
+        await asyncio.gather(*(one(p) for p in claimed))
+    finally:
+        dropper.cancel()
+        await asyncio.gather(dropper, return_exceptions=True)
     await flush()
     log.info(
         "batch_share_done",

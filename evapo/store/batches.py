@@ -348,9 +348,16 @@ def _add_missing_columns(conn: Connection) -> None:
 
 
 def _finish_statement(batch_id: str, outcomes: list[PointOutcome]) -> Any:
-    """One UPDATE storing every outcome whose point is still open (RETURNING their indices)."""
+    """One UPDATE storing every outcome whose point is still open, while the batch is open
+    (its row share-locked until commit); RETURNING the indices stored."""
     point = BatchPointRow
     values = {o.idx: _outcome_values(o) for o in outcomes}
+    batch_open = (
+        select(BatchRow.id)
+        .where(BatchRow.id == batch_id, BatchRow.status.in_(_OPEN_BATCH))
+        .with_for_update(read=True)
+        .exists()
+    )
 
     def per_point(column: str) -> Any:
         given = {i: v[column] for i, v in values.items() if column in v}
@@ -364,6 +371,7 @@ def _finish_statement(batch_id: str, outcomes: list[PointOutcome]) -> Any:
             point.batch_id == batch_id,
             point.idx.in_(list(values)),
             point.status.in_(_OPEN_POINT),
+            batch_open,
         )
         .values(
             {
@@ -549,11 +557,12 @@ class BatchStore:
                 worker=worker,
                 updated_at=_now(),
             )
-            .returning(BatchPointRow.idx)
+            .returning(BatchPointRow)
+            .execution_options(synchronize_session=False)
         )
         async with self._session() as session, session.begin():
-            claimed = sorted((await session.scalars(query)).all())
-        return await self.points(batch_id, claimed) if claimed else []
+            rows = (await session.scalars(query)).all()
+            return sorted((_point(row, with_rows=False) for row in rows), key=lambda p: p.idx)
 
     async def finish_points(
         self, batch_id: str, outcomes: list[PointOutcome], *, report: Report | None = None
@@ -564,13 +573,10 @@ class BatchStore:
         batch is final. ``report`` runs inside the transaction (under the batch row's shared
         lock) with the stored indices and the counts after them.
         """
-        stored: list[int] = []
+        if not outcomes:
+            return []
         async with self._session() as session, session.begin():
-            lock = select(BatchRow.status).where(BatchRow.id == batch_id).with_for_update(read=True)
-            if (await session.scalar(lock)) not in _OPEN_BATCH:
-                return []
-            if outcomes:
-                stored = sorted(await session.scalars(_finish_statement(batch_id, outcomes)))
+            stored = sorted(await session.scalars(_finish_statement(batch_id, outcomes)))
             if report is not None and stored:
                 await report(stored, await _counts(session, batch_id))
         return stored

@@ -16,6 +16,10 @@ went (seconds of the workers, this process (submit + following the events), the 
 backends, Redis, RabbitMQ, the fake upstream, and everything else on the machine), so the serial
 part is visible. Targets: 2 workers >= 1.7x faster than 1; 500 x 30 warm in < 60 s.
 
+Before each pair it waits (``--quiet-wait``, 120 s at most) for a second in which the machine is
+nearly idle, and says how busy it was: on a shared machine other work takes cores from the
+2-worker run.
+
 Run: ``.venv/bin/python -m bench.batch [--points 500] [--days 30] [--repeat 2] [--data DIR]``;
 the last line is ``batch: 500 pts x 30 d warm 1 worker <A> s, 2 workers <B> s (<S>x), cold <C> s,
 <R> upstream requests, <P> ms/point``.
@@ -247,6 +251,20 @@ class CpuMeter:
         return out
 
 
+def wait_for_quiet(max_wait_s: float, *, busy_cores: float = 0.3) -> tuple[float, float]:
+    """Wait (at most ``max_wait_s``) for a second in which the machine was busy less than
+    ``busy_cores`` (other work on it skews the 1-vs-2-worker ratio); the busy cores last seen
+    and the seconds waited."""
+    t0 = time.monotonic()
+    while True:
+        before = _machine_busy()
+        time.sleep(1.0)
+        busy = _machine_busy() - before
+        waited = time.monotonic() - t0
+        if busy < busy_cores or waited >= max_wait_s:
+            return busy, waited
+
+
 def print_cpu(cpu: dict[str, float], wall: float, n_points: int) -> None:
     """Where CPU went during one run [s, and ms per point]."""
     for name, seconds in cpu.items():
@@ -306,6 +324,12 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=500)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--repeat", type=int, default=2, help="Warm 1-worker/2-worker pairs.")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=120.0,
+        help="Seconds to wait before each warm pair for the machine to be idle (others' work).",
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--broker", default="amqp://guest:guest@127.0.0.1:5672//")
     args = parser.parse_args()
@@ -361,6 +385,11 @@ def main() -> None:
             print(f"  upstream requests: {requests} ({requests / n:.2f} per point)")
             before = upstream_requests(upstream)
             for i in range(args.repeat):
+                busy, waited = wait_for_quiet(args.quiet_wait)
+                print(
+                    f"  before pair #{i + 1}: machine busy {busy:.2f} cores "
+                    f"(waited {waited:.0f} s for it to be quiet)"
+                )
                 one = measured(f"warm, 1 worker  #{i + 1}", on_one, body, meter)
                 two = measured(f"warm, 2 workers #{i + 1}", settings, body, meter)
                 ones.append(one)

@@ -528,8 +528,17 @@ async def prefetch(
         for p, value in zip(part, values, strict=False):
             if math.isfinite(value):
                 elevations[p.idx] = value
+                _remember_elevation(p.lat, p.lon, value)
 
-    lookup = [p for p in points if p.elevation is None]
+    lookup = []
+    for p in points:
+        if p.elevation is not None:
+            continue
+        known = _KNOWN_ELEVATIONS.get(_elevation_key(p.lat, p.lon))
+        if known is None:
+            lookup.append(p)
+        else:
+            elevations[p.idx] = known
     for i in range(0, len(lookup), ELEVATION_GROUP):
         await elevation_group(lookup[i : i + ELEVATION_GROUP])
 
@@ -589,6 +598,24 @@ async def prefetch(
         for i in range(0, len(wanted), OPEN_METEO_GROUP):
             await weather_group(wanted[i : i + OPEN_METEO_GROUP])
     return Prefetched(elevations, sum(http.requests.values()) - before, snapshot)
+
+
+_KNOWN_ELEVATIONS: dict[tuple[float, float], float] = {}
+"""Elevations this process looked up, by coordinates as sent (a terrain model: they never
+change); a warm batch makes no elevation request."""
+KNOWN_ELEVATIONS_MAX = 100_000
+"""Most elevations kept (the oldest are forgotten first)."""
+
+
+def _elevation_key(lat: float, lon: float) -> tuple[float, float]:
+    """The coordinates as the elevation request sends them (4 decimals)."""
+    return round(lat, 4), round(lon, 4)
+
+
+def _remember_elevation(lat: float, lon: float, value: float) -> None:
+    if len(_KNOWN_ELEVATIONS) >= KNOWN_ELEVATIONS_MAX:
+        del _KNOWN_ELEVATIONS[next(iter(_KNOWN_ELEVATIONS))]
+    _KNOWN_ELEVATIONS[_elevation_key(lat, lon)] = value
 
 
 async def _bisect(

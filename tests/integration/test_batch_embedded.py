@@ -158,7 +158,8 @@ async def test_fifty_points_one_failing(
 async def test_points_share_grouped_requests_and_the_cache(
     http: httpx2.AsyncClient, control: httpx2.AsyncClient, shared_data: Path
 ) -> None:
-    pts = points(shared_data, 24)
+    # Coordinates no other test of this module asked about (elevations are remembered).
+    pts = [p | {"lat": round(p["lat"] + 0.11, 4)} for p in points(shared_data, 24)]
     body = {"points": pts, "start": "2018-06-01", "end": "2018-06-10"}
     first = (await http.post("/api/v1/batches", json=body)).json()
     events, _ = await asyncio.wait_for(follow(first["ws_url"]), 120)
@@ -175,6 +176,7 @@ async def test_points_share_grouped_requests_and_the_cache(
     again = (await control.get("/_control/requests")).json()["by_api"]
     assert again["openmeteo_archive"] == 1
     assert again["nasa_power"] == counts["nasa_power"]
+    assert again["openmeteo_elevation"] == 1  # elevations looked up once are remembered
 
 
 async def test_csv_upload_and_refusals(http: httpx2.AsyncClient) -> None:

@@ -17,6 +17,8 @@ from evapo.config import Settings
 from evapo.fakeapi.server import run_in_thread as fake_apis
 from evapo.pipeline import today_utc
 from evapo.sources.http import reset_breakers
+from evapo.store.cache import WeatherCache
+from evapo.store.db import make_engine
 from tests.integration.test_batch_embedded import follow
 
 pytestmark = pytest.mark.integration
@@ -31,9 +33,14 @@ def fake(shared_data: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def api(fake: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('regions') / 'evapo.db'}"
+
+
+@pytest.fixture(scope="module")
+def api(fake: str, database_url: str) -> Iterator[str]:
     settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('regions') / 'evapo.db'}",
+        database_url=database_url,
         upstream_url=fake,
         upstream_retries=0,
         upstream_timeout_s=20.0,
@@ -66,7 +73,9 @@ async def next_run(http: httpx2.AsyncClient, after: str | None) -> dict[str, Any
     raise AssertionError("the scheduler started no run")
 
 
-async def test_scheduler_refresh_map_and_failed_run(http: httpx2.AsyncClient, fake: str) -> None:
+async def test_scheduler_refresh_map_and_failed_run(
+    http: httpx2.AsyncClient, fake: str, database_url: str
+) -> None:
     put = await http.put("/api/v1/regions/box", json=BOX)
     assert put.status_code == 200, put.text
     assert put.json()["n_points"] == 9
@@ -90,15 +99,26 @@ async def test_scheduler_refresh_map_and_failed_run(http: httpx2.AsyncClient, fa
     outside = await http.get("/api/v1/regions/box/map", params={"date": "2001-01-01"})
     assert outside.status_code == 422
 
+    async def clear_weather_cache() -> None:
+        engine = make_engine(database_url)
+        try:
+            await WeatherCache(engine).clear()
+        finally:
+            await engine.dispose()
+
     async with httpx2.AsyncClient(base_url=fake) as control:
         assert (await control.post("/_control/faults", json={"api": "*", "mode": "500"})).is_success
         try:
-            # The run open when the fault was armed may still succeed: wait for a failed one.
+            # Every upstream API down and nothing cached (fresh forecast days would carry a run;
+            # elevations once looked up are remembered). The run open when the fault was armed
+            # may still succeed (and cache what it fetched before): wait for a failed one.
+            await clear_weather_cache()
             failed = await next_run(http, run["batch_id"])
             for _ in range(10):
                 events, _ = await asyncio.wait_for(follow(ws_url(http, failed["batch_id"])), 60)
                 if events[-1]["type"] == "ERROR":
                     break
+                await clear_weather_cache()
                 failed = await next_run(http, failed["batch_id"])
             assert events[-1]["type"] == "ERROR"
             assert events[-1]["code"] == "all_points_failed"

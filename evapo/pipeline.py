@@ -234,9 +234,20 @@ async def run_pipeline(
 
 
 async def _compute(services: Services, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-    """Run CPU work on the services' compute threads (the event loop stays responsive)."""
+    """Run CPU work on the services' compute threads (the event loop stays responsive).
+
+    Embedded, each piece starts once the API has no request or delivery in flight (bounded).
+    """
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(services.compute, functools.partial(fn, *args, **kwargs))
+    work = functools.partial(fn, *args, **kwargs)
+    if services.foreground is not None:
+        work = functools.partial(_when_quiet, services.foreground.wait_quiet, work)
+    return await loop.run_in_executor(services.compute, work)
+
+
+def _when_quiet(wait_quiet: Callable[[], float], work: Callable[[], _T]) -> _T:
+    wait_quiet()
+    return work()
 
 
 def _emitter(job_id: str, services: Services) -> Emit:

@@ -54,7 +54,7 @@ class Services:
     runner: JobRunner | None = None
     upstream: Upstream | None = None
     foreground: Foreground | None = None
-    """Embedded mode: requests the API is answering (the job loop pauses for them)."""
+    """Embedded mode: requests and deliveries in flight; job work pauses for them."""
     compute: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(COMPUTE_THREADS, thread_name_prefix="evapo-cpu")
     )
@@ -70,14 +70,14 @@ class Services:
         return Upstream(self.settings, client=self.upstream.client)
 
 
-def _event_log(settings: Settings) -> EventLog:
+def _event_log(settings: Settings, foreground: Foreground | None) -> EventLog:
     if settings.mode == "distributed":
         from evapo.events.redis_streams import RedisStreamEventLog
 
         return RedisStreamEventLog(settings.redis_url)
     from evapo.events.memory import MemoryEventLog
 
-    return MemoryEventLog(max_jobs=settings.event_retention_jobs)
+    return MemoryEventLog(max_jobs=settings.event_retention_jobs, busy=foreground)
 
 
 def _runner(settings: Settings, services: Services) -> JobRunner:
@@ -115,6 +115,7 @@ async def _job_loop_services(parent: Services) -> AsyncIterator[Execute]:
         cache=WeatherCache(engine),
         calibration=parent.calibration,
         runner=parent.runner,
+        foreground=parent.foreground,
     )
 
     async def execute(job_id: str) -> None:
@@ -153,19 +154,21 @@ async def open_services(settings: Settings, *, runner: bool = True) -> Services:
     cache = WeatherCache(engine)
     if settings.mode == "embedded":
         await cache.init()
+    foreground = None
+    if runner and settings.mode == "embedded":
+        from evapo.jobs.foreground import Foreground
+
+        foreground = Foreground()
     services = Services(
         settings=settings,
         engine=engine,
         store=store,
-        events=_event_log(settings),
+        events=_event_log(settings, foreground),
         cache=cache,
         calibration=_calibration(settings),
+        foreground=foreground,
     )
     if runner:
-        if settings.mode == "embedded":
-            from evapo.jobs.foreground import Foreground
-
-            services.foreground = Foreground()
         services.runner = _runner(settings, services)
         await services.runner.start()
     log.info("services_open", mode=settings.mode, runner=runner)

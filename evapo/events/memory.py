@@ -12,8 +12,19 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator
+from typing import Protocol
 
 from evapo.events.messages import Event, is_terminal
+
+
+class Busy(Protocol):
+    """Told when a follower has events to deliver (embedded jobs pause meanwhile)."""
+
+    def enter(self) -> None:
+        """Delivery started."""
+
+    def leave(self) -> None:
+        """Delivery done."""
 
 
 class _JobLog:
@@ -51,10 +62,11 @@ class MemoryEventLog:
     (terminal event logged) are dropped first, then the oldest unfinished ones.
     """
 
-    def __init__(self, *, max_jobs: int = 10_000) -> None:
+    def __init__(self, *, max_jobs: int = 10_000, busy: Busy | None = None) -> None:
         if max_jobs < 1:
             raise ValueError(f"max_jobs must be >= 1, got {max_jobs}")
         self._max_jobs = max_jobs
+        self._busy = busy
         self._jobs: OrderedDict[str, _JobLog] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -98,39 +110,58 @@ class MemoryEventLog:
     async def follow(
         self, job_id: str, after: int = 0, *, idle_timeout_s: float | None = None
     ) -> AsyncGenerator[Event | None, None]:
-        """Replay events after ``after``, then live ones until a terminal (``None`` when idle)."""
+        """Replay events after ``after``, then live ones until a terminal (``None`` when idle).
+
+        From the wake-up by a live event until the consumer asks for more (it has sent them),
+        the log's ``busy`` counts this follower as delivering.
+        """
         loop = asyncio.get_running_loop()
         with self._lock:
             log = self._log(job_id)
         position = max(after, 0)
-        while True:
-            with self._lock:
-                pending = log.events[position:]
-                waiter: asyncio.Future[None] | None = None
-                if not pending:
-                    waiter = loop.create_future()
-                    log.waiters.append(waiter)
-            for event in pending:
-                position += 1
-                yield event
-                if is_terminal(event):
-                    return
-            if waiter is None:
-                continue
-            try:
-                await asyncio.wait_for(waiter, timeout=idle_timeout_s)
-            except TimeoutError:
+        delivering = False
+        try:
+            while True:
                 with self._lock:
-                    if waiter in log.waiters:
-                        log.waiters.remove(waiter)
-                    idle = position >= len(log.events)
-                if idle:
-                    yield None
-            except asyncio.CancelledError:
-                with self._lock:
-                    if waiter in log.waiters:
-                        log.waiters.remove(waiter)
-                raise
+                    pending = log.events[position:]
+                    waiter: asyncio.Future[None] | None = None
+                    if not pending:
+                        waiter = loop.create_future()
+                        log.waiters.append(waiter)
+                if waiter is not None and delivering and self._busy is not None:
+                    delivering = False
+                    self._busy.leave()
+                for event in pending:
+                    position += 1
+                    yield event
+                    if is_terminal(event):
+                        return
+                if waiter is None:
+                    continue
+                try:
+                    await asyncio.wait_for(waiter, timeout=idle_timeout_s)
+                except TimeoutError:
+                    self._forget(log, waiter)
+                    with self._lock:
+                        idle = position >= len(log.events)
+                    if idle:
+                        yield None
+                    continue
+                except asyncio.CancelledError:
+                    self._forget(log, waiter)
+                    raise
+                if self._busy is not None:
+                    delivering = True
+                    self._busy.enter()
+        finally:
+            if delivering and self._busy is not None:
+                self._busy.leave()
+
+    def _forget(self, log: _JobLog, waiter: asyncio.Future[None]) -> None:
+        """Drop a waiter that timed out or was cancelled."""
+        with self._lock:
+            if waiter in log.waiters:
+                log.waiters.remove(waiter)
 
     async def ping(self) -> bool:
         """Always reachable (same process)."""

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from evapo.events.base import EventLog
 from evapo.events.messages import Error
-from evapo.jobs.foreground import Foreground, PoliteSelector
+from evapo.jobs.foreground import Foreground, PoliteSelector, SwitchInterval
 from evapo.logging import get_logger
 from evapo.store.jobs import JobStatus, JobStore
 
@@ -36,7 +36,8 @@ INTERRUPTED_CODE = "interrupted"
 class EmbeddedJobRunner:
     """Runs jobs on a dedicated event-loop thread, at most ``max_concurrent`` at a time.
 
-    With a ``foreground``, the loop pauses while the API answers requests (see
+    With a ``foreground``, job work pauses while the API answers requests or delivers events,
+    and the GIL switch interval is shortened while the runner lives (see
     :mod:`evapo.jobs.foreground`).
 
     ``start()`` marks jobs a previous process left queued or running as failed (with an ERROR
@@ -99,6 +100,8 @@ class EmbeddedJobRunner:
     async def _open(self) -> None:
         self._semaphore = asyncio.Semaphore(self._max_concurrent)
         self._exit_stack = AsyncExitStack()
+        if self._foreground is not None:
+            self._exit_stack.enter_context(SwitchInterval())
         self._execute = await self._exit_stack.enter_async_context(self._open_execute())
 
     async def _on_loop(self, coro: Awaitable[_T]) -> _T:

@@ -11,9 +11,14 @@ run between them, never starved.
 from __future__ import annotations
 
 import selectors
+import sys
 import threading
 import time
 from typing import Any
+
+SWITCH_INTERVAL_S = 0.0005
+"""GIL switch interval while embedded jobs run (Python's default is 5 ms): a request or a
+socket send that releases the GIL for a system call waits at most this long to get it back."""
 
 
 class Foreground:
@@ -64,3 +69,20 @@ class PoliteSelector(selectors.DefaultSelector):
         """Wait for quiet (bounded), then poll as usual."""
         self._foreground.wait_quiet()
         return super().select(timeout)
+
+
+class SwitchInterval:
+    """Sets Python's GIL switch interval for the runner's lifetime, then restores it."""
+
+    def __init__(self, seconds: float = SWITCH_INTERVAL_S) -> None:
+        self.seconds = seconds
+        self._previous: float | None = None
+
+    def __enter__(self) -> None:
+        self._previous = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._previous, self.seconds))
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            sys.setswitchinterval(self._previous)
+            self._previous = None

@@ -105,3 +105,54 @@ async def test_appends_from_another_threads_loop_wake_followers_here() -> None:
     writer.join()
     assert [e.seq for e in got if e is not None] == list(range(1, 102))
     assert got[-1] is not None and got[-1].type == "SUCCESS"
+
+
+class CountingBusy:
+    """Records the delivery accounting a follower does."""
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.entered = 0
+
+    def enter(self) -> None:
+        self.active += 1
+        self.entered += 1
+
+    def leave(self) -> None:
+        self.active -= 1
+        assert self.active >= 0
+
+
+async def test_a_follower_counts_as_delivering_from_wake_up_until_it_asks_for_more() -> None:
+    busy = CountingBusy()
+    log = MemoryEventLog(busy=busy)
+    await log.append(_progress("j", 1))
+    stream = log.follow("j", 0, idle_timeout_s=5)
+    assert (await anext(stream)).seq == 1  # type: ignore[union-attr]
+    assert busy.entered == 0  # replayed events are not live deliveries
+    nxt = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0)  # the follower waits for a live event
+    await log.append(_progress("j", 2))
+    assert (await nxt).seq == 2  # type: ignore[union-attr]
+    assert busy.active == 1  # the consumer is sending it
+    nxt = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0)  # asking for more: the send is done
+    assert busy.active == 0
+    await log.append(Success(job_id="j", summary={}, result_url="/r"))
+    assert (await nxt).type == "SUCCESS"  # type: ignore[union-attr]
+    assert busy.active == 1
+    await stream.aclose()
+    assert busy.active == 0 and busy.entered == 2
+
+
+async def test_a_cancelled_delivery_leaves_the_count_balanced() -> None:
+    busy = CountingBusy()
+    log = MemoryEventLog(busy=busy)
+    follower = asyncio.create_task(_collect(log, "j"))
+    await asyncio.sleep(0)
+    await log.append(_progress("j", 1))
+    await asyncio.sleep(0.01)
+    follower.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await follower
+    assert busy.active == 0 and busy.entered == 1

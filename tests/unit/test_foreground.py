@@ -108,3 +108,31 @@ def test_urgent_writers_pass_waiting_bookkeeping() -> None:
     slow.join(5)
     fast.join(5)
     assert order == ["submission", "bookkeeping"]
+
+
+def test_switch_interval_is_short_while_the_runner_lives_then_restored() -> None:
+    import sys
+
+    from evapo.jobs.foreground import SwitchInterval
+
+    before = sys.getswitchinterval()
+    with SwitchInterval(0.0003):
+        assert sys.getswitchinterval() == pytest.approx(min(before, 0.0003))
+    assert sys.getswitchinterval() == before
+
+
+def test_compute_waits_for_quiet_before_it_starts() -> None:
+    from evapo.pipeline import _when_quiet
+
+    calls: list[str] = []
+
+    def wait_quiet() -> float:
+        calls.append("quiet")
+        return 0.0
+
+    def work() -> int:
+        calls.append("work")
+        return 42
+
+    assert _when_quiet(wait_quiet, work) == 42
+    assert calls == ["quiet", "work"]

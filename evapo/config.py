@@ -118,7 +118,9 @@ class Settings(BaseSettings):
     The work is mostly CPU; each point in flight holds up to two database connections, so a
     value above ~3 only makes the default connection pool (5) open and close extra ones."""
     batch_chunk_points: int = Field(25, ge=1, le=1000)
-    """Points per Celery task in distributed mode (their upstream requests are grouped)."""
+    """Largest share of points per Celery task in distributed mode (their upstream requests are
+    grouped); shares shrink toward the end of a batch (about 1/8 of the points left, at least a
+    fifth of this) so that every worker stays busy until the batch ends."""
     batch_point_attempts: int = Field(2, ge=1, le=10)
     """Attempts per point before it is reported failed (each re-queued after a delay)."""
     batch_retry_delay_s: float = Field(1.0, ge=0, le=3600)

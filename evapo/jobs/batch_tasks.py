@@ -47,9 +47,25 @@ TRANSIENT: tuple[type[BaseException], ...] = (OSError, SQLAlchemyError, RedisErr
 """Errors (database, event log, network down) after which a share is tried again later."""
 
 
+GUIDE = 8
+"""Guided shares: each takes about 1/GUIDE of the points still unassigned."""
+
+
 def chunks(n_points: int, size: int) -> list[list[int]]:
-    """Point indices ``0..n_points-1`` cut in consecutive shares of ``size``."""
-    return [list(range(i, min(i + size, n_points))) for i in range(0, n_points, size)]
+    """Point indices ``0..n_points-1`` cut in consecutive shares of at most ``size``, shrinking
+    toward the end (guided self-scheduling): a share takes about 1/:data:`GUIDE` of the points
+    left, between ``size // 5`` (at least 1) and ``size``. Large first shares keep upstream
+    requests grouped; small last ones keep every worker busy until the batch ends instead of
+    one finishing a full share while the others wait."""
+    smallest = max(1, size // 5)
+    shares: list[list[int]] = []
+    start = 0
+    while start < n_points:
+        left = n_points - start
+        take = min(left, size, max(smallest, -(-left // GUIDE)))
+        shares.append(list(range(start, start + take)))
+        start += take
+    return shares
 
 
 def _on_worker(settings: Settings, work: Any) -> Any:

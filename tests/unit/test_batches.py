@@ -105,8 +105,13 @@ def test_method_fields_are_checked_like_a_job() -> None:
 
 
 def test_chunks_cover_every_index_once() -> None:
-    assert chunks(7, 3) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert chunks(7, 3) == [[0], [1], [2], [3], [4], [5], [6]]  # 7 left: 1/8 each, at least 1
+    assert chunks(3, 25) == [[0, 1, 2]]
     assert [i for share in chunks(500, 10) for i in share] == list(range(500))
+    # Guided: full shares while many points are left, then smaller ones down to size // 5.
+    sizes = [len(share) for share in chunks(500, 25)]
+    assert sizes[:12] == [25] * 12 and sizes == sorted(sizes, reverse=True)
+    assert min(sizes[:-1]) == 5 and max(sizes) == 25 and sum(sizes) == 500
 
 
 @pytest.fixture

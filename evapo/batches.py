@@ -41,7 +41,6 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    ValidationInfo,
     field_validator,
 )
 from redis.exceptions import RedisError
@@ -59,7 +58,7 @@ from evapo.store.batches import (
     PointRecord,
     PointStatus,
 )
-from evapo.store.jobs import IsoDate, JobSpec, JobStatus
+from evapo.store.jobs import IsoDate, JobSpec, JobStatus, method_allows
 
 if TYPE_CHECKING:
     from evapo.config import Settings
@@ -154,21 +153,7 @@ class BatchCreate(BaseModel):
             raise ValueError(f"unknown or no source(s) {unknown}; known: {list(SOURCE_NAMES)}")
         return list(dict.fromkeys(value))
 
-    @field_validator("reference", "rso")
-    @classmethod
-    def _method_allows(cls, value: str | None, info: ValidationInfo) -> str | None:
-        """Refuse what the method does not define (FAO-56: no tall reference, no full Rso)."""
-        method = info.data.get("method")
-        if method is None:  # the method itself was refused: reported on its own field
-            return value
-        fields: dict[str, Any] = {"method": method, info.field_name or "": value}
-        if info.field_name == "rso" and "reference" in info.data:
-            fields["reference"] = info.data["reference"]
-        try:
-            MethodChoice(**fields)
-        except ValueError as exc:
-            raise ValueError(str(exc).removeprefix(f"{info.field_name}: ")) from None
-        return value
+    _method_allows = field_validator("reference", "rso")(method_allows)
 
     @property
     def choice(self) -> MethodChoice:

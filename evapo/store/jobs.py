@@ -89,6 +89,24 @@ def _iso_date(value: object) -> object:
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
+def method_allows(cls: type[BaseModel], value: str | None, info: ValidationInfo) -> str | None:
+    """Validator of ``reference`` and ``rso``: refuse what ``method`` does not define.
+
+    FAO-56 has no tall reference and no full Rso. Shared by job and batch specs.
+    """
+    method = info.data.get("method")
+    if method is None:  # the method itself was refused: reported on its own field
+        return value
+    fields: dict[str, Any] = {"method": method, info.field_name or "": value}
+    if info.field_name == "rso" and "reference" in info.data:
+        fields["reference"] = info.data["reference"]
+    try:
+        MethodChoice(**fields)
+    except ValueError as exc:
+        raise ValueError(str(exc).removeprefix(f"{info.field_name}: ")) from None
+    return value
+
+
 class JobSpec(BaseModel):
     """What a job computes: a point and a date range (modes follow from the dates)."""
 
@@ -131,21 +149,7 @@ class JobSpec(BaseModel):
             raise ValueError("must name at least one source, or be omitted")
         return list(dict.fromkeys(value))
 
-    @field_validator("reference", "rso")
-    @classmethod
-    def _method_allows(cls, value: str | None, info: ValidationInfo) -> str | None:
-        """Refuse what the method does not define (FAO-56 has no tall reference, no full Rso)."""
-        method = info.data.get("method")
-        if method is None:  # the method itself was refused: reported on its own field
-            return value
-        fields: dict[str, Any] = {"method": method, info.field_name or "": value}
-        if info.field_name == "rso" and "reference" in info.data:
-            fields["reference"] = info.data["reference"]
-        try:
-            MethodChoice(**fields)
-        except ValueError as exc:
-            raise ValueError(str(exc).removeprefix(f"{info.field_name}: ")) from None
-        return value
+    _method_allows = field_validator("reference", "rso")(method_allows)
 
     @property
     def choice(self) -> MethodChoice:

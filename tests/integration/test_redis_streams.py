@@ -16,6 +16,8 @@ from tests.integration.distributed_support import TEST_REDIS_DB, private_redis, 
 pytestmark = pytest.mark.integration
 
 REDIS_URL = f"redis://127.0.0.1:6379/{TEST_REDIS_DB}"
+RECHECK_S = 120.0
+"""A follower's fallback re-read far beyond every wait here: what arrives came live."""
 
 
 @pytest.fixture
@@ -175,25 +177,31 @@ async def test_two_jobs_never_see_each_others_events(log: RedisStreamEventLog) -
 
 
 async def test_survives_a_redis_restart(tmp_path: Path) -> None:
+    """Followers resume after a restart: one woken by its heartbeat ticks, one only by the
+    pub/sub hub resubscribing (its fallback re-read is far beyond the test's waits)."""
     jid = unique("test-restart-")
     with private_redis(tmp_path) as server:
         appender = RedisStreamEventLog(server.url, retry_for_s=20.0)
-        follower = RedisStreamEventLog(server.url)
-        got: list[Event] = []
-        seen_two = asyncio.Event()
+        ticking = RedisStreamEventLog(server.url)
+        quiet = RedisStreamEventLog(server.url, recheck_s=RECHECK_S)
+        got: dict[str, list[Event]] = {"ticking": [], "quiet": []}
+        seen_two = {name: asyncio.Event() for name in got}
 
-        async def consume() -> None:
-            async for item in follower.follow(jid, idle_timeout_s=0.1):
+        async def consume(name: str, follower: RedisStreamEventLog, idle: float | None) -> None:
+            async for item in follower.follow(jid, idle_timeout_s=idle):
                 if item is not None:
-                    got.append(item)
-                    if len(got) == 2:
-                        seen_two.set()
+                    got[name].append(item)
+                    if len(got[name]) == 2:
+                        seen_two[name].set()
 
-        task = asyncio.create_task(consume())
+        tasks = [
+            asyncio.create_task(consume("ticking", ticking, 0.1)),
+            asyncio.create_task(consume("quiet", quiet, None)),
+        ]
         try:
             await appender.append(progress(jid, 1))
             await appender.append(progress(jid, 2))
-            await asyncio.wait_for(seen_two.wait(), 5)
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in seen_two.values())), 5)
             server.stop()
             assert await appender.ping() is False
             server.start()
@@ -202,13 +210,49 @@ async def test_survives_a_redis_restart(tmp_path: Path) -> None:
             assert third.seq == 3
             assert await appender.ping() is True
             await appender.append(Success(job_id=jid, summary={}, result_url="/r"))
-            await asyncio.wait_for(task, 10)
+            await asyncio.wait_for(asyncio.gather(*tasks), 15)
         finally:
-            task.cancel()
-            await appender.close()
-            await follower.close()
-    assert [e.seq for e in got] == [1, 2, 3, 4]
-    assert got[-1].type == "SUCCESS"
+            for task in tasks:
+                task.cancel()
+            for event_log in (appender, ticking, quiet):
+                await event_log.close()
+    for events in got.values():
+        assert [e.seq for e in events] == [1, 2, 3, 4]
+        assert events[-1].type == "SUCCESS"
+
+
+async def test_live_event_arrives_through_the_hub_and_a_missed_one_is_filled(
+    job_id: str,
+) -> None:
+    """A follower waiting far less than its fallback re-read gets live events; an entry that was
+    never announced (written by an older appender) is filled in from the stream, in order."""
+    follower = RedisStreamEventLog(REDIS_URL, recheck_s=RECHECK_S)
+    appender = RedisStreamEventLog(REDIS_URL)
+    got: list[int] = []
+    first = asyncio.Event()
+
+    async def consume() -> None:
+        async for item in follower.follow(job_id):
+            assert item is not None
+            got.append(item.seq)
+            first.set()
+
+    task = asyncio.create_task(consume())
+    try:
+        await appender.append(progress(job_id, 1))
+        await asyncio.wait_for(first.wait(), 5)
+        client = aioredis.Redis.from_url(REDIS_URL)
+        body = progress(job_id, 2).model_dump_json(exclude={"seq", "ts"})
+        await client.xadd(stream_key(job_id), {"ts": "1.0", "e": body}, id="2-0")
+        await client.aclose()
+        await appender.append(progress(job_id, 3))
+        await appender.append(Success(job_id=job_id, summary={}, result_url="/r"))
+        await asyncio.wait_for(task, 5)
+    finally:
+        task.cancel()
+        await follower.close()
+        await appender.close()
+    assert got == [1, 2, 3, 4]
 
 
 async def test_bad_arguments_are_refused() -> None:
@@ -216,6 +260,8 @@ async def test_bad_arguments_are_refused() -> None:
         RedisStreamEventLog(REDIS_URL, maxlen=0)
     with pytest.raises(ValueError, match="ttl_s"):
         RedisStreamEventLog(REDIS_URL, ttl_s=0)
+    with pytest.raises(ValueError, match="recheck_s"):
+        RedisStreamEventLog(REDIS_URL, recheck_s=0)
     event_log = RedisStreamEventLog(REDIS_URL)
     try:
         with pytest.raises(ValueError, match="after"):

@@ -1,32 +1,84 @@
-"""WebSocket ``/ws/jobs/{id}?after=SEQ``: replay after SEQ, then live events, idle HEARTBEAT."""
+"""WebSocket ``/ws/jobs/{id}?after=SEQ``: replay after SEQ, then live events, idle HEARTBEAT.
+
+Opening a socket costs one event-log read when the log already holds the job's events (the
+common case: a running or finished job); the job store is asked only when the log has nothing
+after ``after`` (unknown job -> 4404, queued job, or a final job whose events the log no longer
+holds -> its outcome). While a socket idles, each HEARTBEAT tick also checks the store, so a job
+that ended without its terminal event reaching the log still ends the socket with its outcome.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
+import weakref
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
 from evapo.api import metrics
 from evapo.api.deps import WsServicesDep
-from evapo.events.messages import Heartbeat, is_terminal
+from evapo.events.messages import Event, Heartbeat, is_terminal
 from evapo.pipeline import ensure_terminal_event, terminal_event
 from evapo.services import Services
-from evapo.store.jobs import JobRecord
+from evapo.store.jobs import JobRecord, JobStore
 
 router = APIRouter(tags=["websocket"])
 
 UNKNOWN_JOB = 4404
 """Close code for a job id the store does not know."""
+CLOSE_ANSWER_S = 5.0
+"""How long a socket closed after the terminal event waits for the client's close answer [s]."""
 
 
-async def _send_events(websocket: WebSocket, job_id: str, after: int, services: Services) -> None:
+async def _send_events(
+    websocket: WebSocket, job_id: str, replay: list[Event], after: int, services: Services
+) -> None:
+    """Send ``replay`` (events after ``after``), then follow the log until the terminal event."""
+    for logged in replay:
+        await websocket.send_text(logged.model_dump_json())
+    last = replay[-1].seq if replay else after
     idle = services.settings.ws_heartbeat_s
-    async for event in services.events.follow(job_id, after, idle_timeout_s=idle):
-        message = event or Heartbeat(job_id=job_id, ts=time.time())
-        await websocket.send_text(message.model_dump_json())
+    async for event in services.events.follow(job_id, last, idle_timeout_s=idle):
+        if event is None:
+            await _log_outcome_if_final(job_id, services)
+            await websocket.send_text(Heartbeat(job_id=job_id, ts=time.time()).model_dump_json())
+        else:
+            await websocket.send_text(event.model_dump_json())
+
+
+async def _log_outcome_if_final(job_id: str, services: Services) -> None:
+    """If the job is final, make sure its log ends with its terminal event (the follower's next)."""
+    job = await services.store.get(job_id)
+    if job is not None and job.status.final:
+        await ensure_terminal_event(job, services)
+
+
+_LOOKUPS: weakref.WeakKeyDictionary[JobStore, dict[str, asyncio.Future[JobRecord | None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _lookup(store: JobStore, job_id: str) -> JobRecord | None:
+    """``store.get(job_id)``, shared by the sockets that ask for the same job at the same time.
+
+    Sockets of one job tend to open together (a page, its reconnects, many viewers): they wait
+    for one read instead of each reading the same row. Nothing is kept once the read is done.
+    """
+    pending = _LOOKUPS.setdefault(store, {})
+    lookup = pending.get(job_id)
+    if lookup is None:
+        lookup = asyncio.ensure_future(store.get(job_id))
+        pending[job_id] = lookup
+
+        def done(future: asyncio.Future[JobRecord | None]) -> None:
+            pending.pop(job_id, None)
+            if not future.cancelled():
+                future.exception()  # retrieved: every waiter that is still there gets it too
+
+        lookup.add_done_callback(done)
+    return await asyncio.shield(lookup)
 
 
 async def _until_disconnect(websocket: WebSocket) -> None:
@@ -34,25 +86,19 @@ async def _until_disconnect(websocket: WebSocket) -> None:
         continue
 
 
-async def _send_outcome_only(
-    websocket: WebSocket, job: JobRecord, after: int, services: Services
-) -> bool:
-    """For a final job with nothing left to replay after ``after``, send its outcome and close.
+async def _send_final(websocket: WebSocket, job: JobRecord, after: int, services: Services) -> None:
+    """A final job whose log held nothing after ``after``: its events or its outcome, then close.
 
-    Happens when the log no longer holds the job's events (bounded retention, restart): the
-    client still learns how the job ended (numbered ``after + 1``). Returns False otherwise.
+    The terminal event is logged if it is missing. When the log no longer holds the job's events
+    (bounded retention, restart) the client still learns how the job ended: the outcome alone,
+    numbered ``after + 1``.
     """
     await ensure_terminal_event(job, services)
-    pending = await services.events.read(job.id, after)
-    if pending and is_terminal(pending[-1]):
-        return False
-    outcome = terminal_event(job)
-    if outcome is None:
-        return False
-    with contextlib.suppress(WebSocketDisconnect):
-        await websocket.send_text(outcome.model_copy(update={"seq": after + 1}).model_dump_json())
-        await _close(websocket, 1000)
-    return True
+    replay = await services.events.read(job.id, after)
+    if not (replay and is_terminal(replay[-1])):
+        outcome = terminal_event(job)
+        replay = [] if outcome is None else [outcome.model_copy(update={"seq": after + 1})]
+    await _replay_all(websocket, replay)
 
 
 async def _close(websocket: WebSocket, code: int, reason: str = "") -> None:
@@ -62,27 +108,45 @@ async def _close(websocket: WebSocket, code: int, reason: str = "") -> None:
             await websocket.close(code=code, reason=reason)
 
 
+async def _replay_all(websocket: WebSocket, replay: list[Event]) -> None:
+    """Send events ending with the terminal one, then close 1000."""
+    with contextlib.suppress(WebSocketDisconnect):
+        for event in replay:
+            await websocket.send_text(event.model_dump_json())
+        await _close(websocket, 1000)
+
+
 @router.websocket("/ws/jobs/{job_id}")
 async def job_events(
     websocket: WebSocket, job_id: str, services: WsServicesDep, after: int = Query(0, ge=0)
 ) -> None:
     """Every event with ``seq > after``, live ones as they happen; closes 1000 after the last."""
     await websocket.accept()
-    job = await services.store.get(job_id)
-    if job is None:
-        await _close(websocket, UNKNOWN_JOB, f"unknown job {job_id}")
+    replay = await services.events.read(job_id, after)
+    if replay and is_terminal(replay[-1]):
+        await _replay_all(websocket, replay)
         return
-    if job.status.final and await _send_outcome_only(websocket, job, after, services):
-        return
+    if not replay:
+        job = await _lookup(services.store, job_id)
+        if job is None:
+            await _close(websocket, UNKNOWN_JOB, f"unknown job {job_id}")
+            return
+        if job.status.final:
+            await _send_final(websocket, job, after, services)
+            return
     metrics.OPEN_SOCKETS.inc()
-    sender = asyncio.ensure_future(_send_events(websocket, job_id, after, services))
+    sender = asyncio.ensure_future(_send_events(websocket, job_id, replay, after, services))
     receiver = asyncio.ensure_future(_until_disconnect(websocket))
     try:
         await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        if sender.done() and not sender.cancelled() and sender.exception() is None:
+            await _close(websocket, 1000)
+            # The client answers the close, which ends the receiver: no task to cancel (a
+            # cancelled task keeps its frames in a reference cycle until a full collection).
+            await asyncio.wait({receiver}, timeout=CLOSE_ANSWER_S)
     finally:
         for task in (sender, receiver):
-            task.cancel()
+            if not task.done():
+                task.cancel()
         await asyncio.gather(sender, receiver, return_exceptions=True)
         metrics.OPEN_SOCKETS.dec()
-    if sender.done() and not sender.cancelled() and sender.exception() is None:
-        await _close(websocket, 1000)

@@ -37,6 +37,7 @@ def _settings_error(command: str, exc: Exception) -> NoReturn:
 
 @app.command()
 def worker(
+    *,
     concurrency: int = typer.Option(
         2, "--concurrency", "-c", help="Pool processes (jobs at once)."
     ),
@@ -47,6 +48,12 @@ def worker(
     hostname: str | None = typer.Option(None, "--hostname", "-n", help="Worker name, e.g. w1@%h."),
     metrics_port: int | None = typer.Option(
         None, "--metrics-port", help="Serve Prometheus metrics here (EVAPO_WORKER_METRICS_PORT)."
+    ),
+    nice: int = typer.Option(
+        10,
+        "--nice",
+        help="Lower the worker's CPU priority by this much (0-19), so API processes on the "
+        "same machine deliver events first; 0 keeps it.",
     ),
 ) -> None:
     """Run a Celery worker executing jobs (distributed mode: EVAPO_MODE=distributed)."""
@@ -67,6 +74,7 @@ def worker(
             pool=pool,
             hostname=hostname,
             metrics_port=metrics_port,
+            nice=nice,
         )
     except WorkerConfigError as exc:
         typer.echo(f"evapo worker: {exc}", err=True)

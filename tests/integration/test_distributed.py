@@ -423,3 +423,31 @@ def test_worker_refuses_the_embedded_mode() -> None:
     )
     assert done.returncode == 2
     assert "EVAPO_MODE" in done.stderr
+
+
+def _nice(pid: int) -> int:
+    """A process's niceness (field 19 of /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[16])
+
+
+def test_worker_and_its_pool_run_at_lower_cpu_priority(stack: Stack) -> None:
+    """Jobs yield the CPU to API processes on the same machine (``evapo worker --nice``)."""
+    pool = stack.worker.pool_pids()
+    assert pool
+    assert [_nice(pid) for pid in [stack.worker.proc.pid, *pool]] == [10] * (len(pool) + 1)
+
+
+def test_worker_refuses_a_niceness_out_of_range() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "evapo", "worker", "--nice", "20"],
+        env={k: v for k, v in os.environ.items() if not k.startswith("EVAPO_")}
+        | {"EVAPO_MODE": "distributed", "EVAPO_DATABASE_URL": "postgresql+psycopg://u@h/d"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 2
+    assert "--nice must be between 0 and 19, got 20" in done.stderr

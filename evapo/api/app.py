@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from evapo import __version__
 from evapo.api.errors import ErrorShieldMiddleware
-from evapo.api.limits import LimitsMiddleware
+from evapo.api.limits import LimitsMiddleware, client_limits
 from evapo.api.routes import api_router
 from evapo.config import Settings, get_settings
 from evapo.services import close_services, open_services
@@ -42,6 +42,7 @@ class ForegroundMiddleware:
 def create_app(settings: Settings | None = None, *, dashboard: bool = True) -> FastAPI:
     """Build the app; services open when it starts and close when it stops."""
     settings = settings or get_settings()
+    limits = client_limits(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, *, dashboard: bool = True) -> F
         try:
             yield
         finally:
+            await limits.aclose()
             await close_services(app.state.services)
 
     app = FastAPI(title="Evapo", version=__version__, lifespan=lifespan)
@@ -56,7 +58,7 @@ def create_app(settings: Settings | None = None, *, dashboard: bool = True) -> F
     # Outermost last: CORS headers also on limit and error answers (evapo.api.limits, .errors).
     app.add_middleware(ForegroundMiddleware)
     app.add_middleware(ErrorShieldMiddleware)
-    app.add_middleware(LimitsMiddleware, settings=settings)
+    app.add_middleware(LimitsMiddleware, settings=settings, limits=limits)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

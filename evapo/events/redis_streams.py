@@ -224,7 +224,7 @@ class RedisStreamEventLog:
         maxlen: int = 10_000,
         ttl_s: int = 7 * 86400,
         retry_for_s: float = 30.0,
-        recheck_s: float = 5.0,
+        recheck_s: float = 15.0,
         max_connections: int = 64,
     ) -> None:
         """Connect lazily to ``redis_url``.

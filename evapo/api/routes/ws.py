@@ -3,8 +3,9 @@
 Opening a socket costs one event-log read when the log already holds the job's events (the
 common case: a running or finished job); the job store is asked only when the log has nothing
 after ``after`` (unknown job -> 4404, queued job, or a final job whose events the log no longer
-holds -> its outcome). While a socket idles, each HEARTBEAT tick also checks the store, so a job
-that ended without its terminal event reaching the log still ends the socket with its outcome.
+holds -> its outcome). While a socket idles, every ``IDLE_CHECK_TICKS``-th HEARTBEAT also checks
+the store, so a job that ended without its terminal event reaching the log (its process died in
+between) still ends the socket with its outcome.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ router = APIRouter(tags=["websocket"])
 
 UNKNOWN_JOB = 4404
 """Close code for a job id the store does not know."""
+IDLE_CHECK_TICKS = 4
+"""An idle socket checks its job in the store every this many HEARTBEATs (1 min by default)."""
 CLOSE_ANSWER_S = 5.0
 """How long a socket closed after the terminal event waits for the client's close answer [s]."""
 
@@ -40,11 +43,15 @@ async def _send_events(
         await websocket.send_text(logged.model_dump_json())
     last = replay[-1].seq if replay else after
     idle = services.settings.ws_heartbeat_s
+    ticks = 0
     async for event in services.events.follow(job_id, last, idle_timeout_s=idle):
         if event is None:
-            await _log_outcome_if_final(job_id, services)
+            ticks += 1
+            if ticks % IDLE_CHECK_TICKS == 0:
+                await _log_outcome_if_final(job_id, services)
             await websocket.send_text(Heartbeat(job_id=job_id, ts=time.time()).model_dump_json())
         else:
+            ticks = 0
             await websocket.send_text(event.model_dump_json())
 
 

@@ -179,7 +179,8 @@ class SharedLimits:
     The processes sharing ``namespace`` share the counts (:func:`client_limits` uses the job
     queue: the API processes of one installation). ``lease_s`` [s] is how long a socket stays
     counted without being renewed (renewed every third of it while open); ``timeout_s`` [s]
-    bounds each Redis call on the request path.
+    bounds each Redis call on the request path; a burst of requests queues for one of
+    ``max_connections`` (up to ten times ``timeout_s``) instead of opening a connection each.
     """
 
     def __init__(
@@ -192,6 +193,7 @@ class SharedLimits:
         namespace: str = "evapo",
         lease_s: float = 30.0,
         timeout_s: float = 1.0,
+        max_connections: int = 32,
     ) -> None:
         import redis.asyncio as aioredis
         from redis.asyncio.retry import Retry
@@ -205,12 +207,15 @@ class SharedLimits:
         self.lease_ms = math.ceil(lease_s * 1000)
         self.interval_ms = 60_000.0 / rate_per_min
         self.tolerance_ms = self.interval_ms * (burst - 1)
-        self._redis: Any = aioredis.Redis.from_url(
+        pool = aioredis.BlockingConnectionPool.from_url(
             redis_url,
+            max_connections=max_connections,
+            timeout=10 * timeout_s,  # a burst waits for a free connection (Redis down: refused)
             socket_connect_timeout=timeout_s,
             socket_timeout=timeout_s,
             retry=Retry(NoBackoff(), 0),  # the fallback answers at once; no retry on the path
         )
+        self._redis: Any = aioredis.Redis.from_pool(pool)
         self._submit = self._redis.register_script(_SUBMIT_LUA)
         self._open = self._redis.register_script(_OPEN_LUA)
         self._renew = self._redis.register_script(_RENEW_LUA)

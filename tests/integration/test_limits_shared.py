@@ -180,6 +180,25 @@ async def test_sockets_of_a_crashed_process_stop_counting_when_their_leases_run_
         await _forget(namespace)
 
 
+async def test_a_burst_of_sockets_larger_than_the_pool_is_counted_exactly() -> None:
+    """120 sockets of one client at once through 4 connections: exactly the cap gets in."""
+    namespace = unique("evapo.burst.")
+    limits = SharedLimits(REDIS_URL, 60.0, 5, 50, namespace=namespace, max_connections=4)
+    try:
+        with capture_logs() as logs:
+            tokens = await asyncio.gather(*(limits.open_socket("10.0.0.3") for _ in range(120)))
+        assert sum(t is not None for t in tokens) == 50
+        assert not [e for e in logs if e["event"] == "limits_redis_unavailable"], logs[:3]
+        client = aioredis.Redis.from_url(REDIS_URL)
+        try:
+            assert await client.zcard(f"{LIMITS_PREFIX}{namespace}:ws:10.0.0.3") == 50
+        finally:
+            await client.aclose()
+    finally:
+        await limits.aclose()
+        await _forget(namespace)
+
+
 async def test_without_redis_each_process_falls_back_to_its_own_counts() -> None:
     limits = SharedLimits(f"redis://127.0.0.1:{free_port()}/0", 60.0, 2, 1, timeout_s=0.2)
     try:

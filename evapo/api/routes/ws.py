@@ -14,6 +14,8 @@ import asyncio
 import contextlib
 import time
 import weakref
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
@@ -23,9 +25,10 @@ from evapo.api.deps import WsServicesDep
 from evapo.events.messages import Event, Heartbeat, is_terminal
 from evapo.pipeline import ensure_terminal_event, terminal_event
 from evapo.services import Services
-from evapo.store.jobs import JobRecord, JobStore
+from evapo.store.jobs import JobRecord
 
 router = APIRouter(tags=["websocket"])
+_T = TypeVar("_T")
 
 UNKNOWN_JOB = 4404
 """Close code for a job id the store does not know."""
@@ -62,30 +65,33 @@ async def _log_outcome_if_final(job_id: str, services: Services) -> None:
         await ensure_terminal_event(job, services)
 
 
-_LOOKUPS: weakref.WeakKeyDictionary[JobStore, dict[str, asyncio.Future[JobRecord | None]]] = (
+_IN_FLIGHT: weakref.WeakKeyDictionary[object, dict[Hashable, asyncio.Future[Any]]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-async def _lookup(store: JobStore, job_id: str) -> JobRecord | None:
-    """``store.get(job_id)``, shared by the sockets that ask for the same job at the same time.
+async def _shared(owner: object, key: Hashable, read: Callable[[], Awaitable[_T]]) -> _T:
+    """``read()``, shared by the sockets that ask ``owner`` for the same ``key`` at the same time.
 
-    Sockets of one job tend to open together (a page, its reconnects, many viewers): they wait
-    for one read instead of each reading the same row. Nothing is kept once the read is done.
+    Sockets of one job tend to open together (a page and its reconnects, many viewers, a load
+    test): they wait for one read instead of each making the same one. Nothing is kept once the
+    read is done. Used for the opening reads only, which may be a round trip old: following
+    re-reads the log once it listens, and the job store is the authority on final jobs.
     """
-    pending = _LOOKUPS.setdefault(store, {})
-    lookup = pending.get(job_id)
-    if lookup is None:
-        lookup = asyncio.ensure_future(store.get(job_id))
-        pending[job_id] = lookup
+    pending = _IN_FLIGHT.setdefault(owner, {})
+    shared = pending.get(key)
+    if shared is None:
+        shared = asyncio.ensure_future(read())
+        pending[key] = shared
 
-        def done(future: asyncio.Future[JobRecord | None]) -> None:
-            pending.pop(job_id, None)
+        def done(future: asyncio.Future[Any]) -> None:
+            pending.pop(key, None)
             if not future.cancelled():
                 future.exception()  # retrieved: every waiter that is still there gets it too
 
-        lookup.add_done_callback(done)
-    return await asyncio.shield(lookup)
+        shared.add_done_callback(done)
+    result: _T = await asyncio.shield(shared)
+    return result
 
 
 async def _until_disconnect(websocket: WebSocket) -> None:
@@ -129,12 +135,13 @@ async def job_events(
 ) -> None:
     """Every event with ``seq > after``, live ones as they happen; closes 1000 after the last."""
     await websocket.accept()
-    replay = await services.events.read(job_id, after)
+    events, store = services.events, services.store
+    replay = list(await _shared(events, (job_id, after), lambda: events.read(job_id, after)))
     if replay and is_terminal(replay[-1]):
         await _replay_all(websocket, replay)
         return
     if not replay:
-        job = await _lookup(services.store, job_id)
+        job = await _shared(store, job_id, lambda: store.get(job_id))
         if job is None:
             await _close(websocket, UNKNOWN_JOB, f"unknown job {job_id}")
             return

@@ -142,3 +142,14 @@ def test_final_job_socket_sends_its_outcome_even_past_the_log(client: TestClient
             ws.receive_json()
     assert (again["type"], again["seq"]) == ("ERROR", 8)
     assert info.value.code == 1000
+
+
+def test_job_ids_are_unique_random_v4_across_refills() -> None:
+    from uuid import UUID
+
+    from evapo.api.routes.jobs import _JobIds
+
+    ids = _JobIds()
+    drawn = [ids.next() for _ in range(3 * _JobIds.BATCH + 5)]
+    assert len(set(drawn)) == len(drawn)
+    assert all(len(i) == 32 and UUID(hex=i).version == 4 for i in drawn)

@@ -155,22 +155,8 @@ class JsonHttp(RawHttp):
 
     async def request_json(self, method: str, path: str, body: bytes = b"") -> tuple[int, Any]:
         """Send one request; (status, decoded JSON body)."""
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        head = (
-            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        )
-        self.writer.write(head.encode() + body)
-        status_line = await self.reader.readline()
-        length = 0
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.decode().partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-        payload = await self.reader.readexactly(length)
-        return int(status_line.split()[1]), json.loads(payload) if payload else None
+        status, payload = await self.exchange(method, path, body)
+        return status, json.loads(payload) if payload else None
 
 
 async def phase_sockets(api: str, tally: Tally) -> None:

@@ -166,6 +166,11 @@ class RawHttp:
 
     async def request(self, method: str, path: str, body: bytes = b"") -> int:
         """Send one request, read the whole answer; return the status code."""
+        status, _ = await self.exchange(method, path, body)
+        return status
+
+    async def exchange(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        """Send one request; (status code, whole answer body)."""
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
@@ -180,8 +185,8 @@ class RawHttp:
             name, _, value = line.decode().partition(":")
             if name.lower() == "content-length":
                 length = int(value)
-        await self.reader.readexactly(length)
-        return int(status_line.split()[1])
+        payload = await self.reader.readexactly(length)
+        return int(status_line.split()[1]), payload
 
     async def close(self) -> None:
         """Close the connection."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Required, TypedDict, Unpack
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
@@ -64,6 +64,20 @@ class Submitted:
     status_url: str
     ws_url: str
     result_url: str
+
+
+class JobFields(TypedDict, total=False):
+    """The job of :meth:`EvapoClient.submit`, as keywords that the helpers below pass on."""
+
+    lat: Required[float]
+    lon: Required[float]
+    start: Required[date | str]
+    end: Required[date | str]
+    sources: Sequence[str] | None
+    elevation: float | None
+    method: str | None
+    reference: str | None
+    rso: str | None
 
 
 def ws_url(server: str, job_id: str, after: int = 0) -> str:
@@ -208,65 +222,19 @@ class EvapoClient:
 
 
 async def run_job(
-    server: str,
-    *,
-    lat: float,
-    lon: float,
-    start: date | str,
-    end: date | str,
-    sources: Sequence[str] | None = None,
-    elevation: float | None = None,
-    on_message: OnMessage | None = None,
-    method: str | None = None,
-    reference: str | None = None,
-    rso: str | None = None,
+    server: str, *, on_message: OnMessage | None = None, **spec: Unpack[JobFields]
 ) -> tuple[Event, dict[str, Any] | None]:
     """Submit, follow to the end and fetch the JSON result (None unless SUCCESS)."""
     async with EvapoClient(server) as client:
-        job = await client.submit(
-            lat=lat,
-            lon=lon,
-            start=start,
-            end=end,
-            sources=sources,
-            elevation=elevation,
-            method=method,
-            reference=reference,
-            rso=rso,
-        )
+        job = await client.submit(**spec)
         final = await client.follow(job.job_id, on_message=on_message)
         result = await client.result(job.job_id) if final.type == "SUCCESS" else None
         return final, result
 
 
-def run_job_sync(
-    server: str,
-    *,
-    lat: float,
-    lon: float,
-    start: date | str,
-    end: date | str,
-    sources: Sequence[str] | None = None,
-    elevation: float | None = None,
-    method: str | None = None,
-    reference: str | None = None,
-    rso: str | None = None,
-) -> tuple[Event, dict[str, Any] | None]:
+def run_job_sync(server: str, **spec: Unpack[JobFields]) -> tuple[Event, dict[str, Any] | None]:
     """Blocking :func:`run_job` for scripts and notebooks without an event loop."""
-    return asyncio.run(
-        run_job(
-            server,
-            lat=lat,
-            lon=lon,
-            start=start,
-            end=end,
-            sources=sources,
-            elevation=elevation,
-            method=method,
-            reference=reference,
-            rso=rso,
-        )
-    )
+    return asyncio.run(run_job(server, **spec))
 
 
 def _num(value: object, spec: str) -> str:
@@ -274,18 +242,7 @@ def _num(value: object, spec: str) -> str:
 
 
 async def submit_with_progress(
-    server: str,
-    *,
-    lat: float,
-    lon: float,
-    start: date | str,
-    end: date | str,
-    sources: Sequence[str] | None = None,
-    elevation: float | None = None,
-    output: Path | None = None,
-    method: str | None = None,
-    reference: str | None = None,
-    rso: str | None = None,
+    server: str, *, output: Path | None = None, **spec: Unpack[JobFields]
 ) -> bool:
     """Submit, show a rich progress bar while following, write ``output`` (.csv or .json).
 
@@ -296,17 +253,7 @@ async def submit_with_progress(
 
     console = Console(stderr=True)
     async with EvapoClient(server) as client:
-        job = await client.submit(
-            lat=lat,
-            lon=lon,
-            start=start,
-            end=end,
-            sources=sources,
-            elevation=elevation,
-            method=method,
-            reference=reference,
-            rso=rso,
-        )
+        job = await client.submit(**spec)
         console.print(f"job {job.job_id} submitted")
         columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=False) as bar:

@@ -120,28 +120,36 @@ def serve(
     run_server(settings, host=host, port=port)
 
 
+# Options of both ``submit`` and ``batch``.
+StartOption = Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD.")]
+EndOption = Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD.")]
+MethodOption = Annotated[str | None, typer.Option("--method", help="fao56 (default) or asce.")]
+ReferenceOption = Annotated[
+    str | None,
+    typer.Option("--reference", help="short grass ETo (default) or tall alfalfa ETr (asce)."),
+]
+RsoOption = Annotated[
+    str | None,
+    typer.Option("--rso", help="Clear-sky radiation: simple or full (asce; its default)."),
+]
+
+
 @app.command()
 def submit(
     *,
     lat: Annotated[float, typer.Option("--lat", help="Latitude in degrees, south negative.")],
     lon: Annotated[float, typer.Option("--lon", help="Longitude in degrees, west negative.")],
-    start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD.")],
-    end: Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD.")],
+    start: StartOption,
+    end: EndOption,
     server: Annotated[str, typer.Option("--server", help="Server URL.")] = "http://127.0.0.1:8000",
     sources: Annotated[str | None, typer.Option("--sources", help="Comma-separated names.")] = None,
     elevation: Annotated[float | None, typer.Option("--elevation", help="Metres.")] = None,
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write the result (.csv or .json).")
     ] = None,
-    method: Annotated[str | None, typer.Option("--method", help="fao56 (default) or asce.")] = None,
-    reference: Annotated[
-        str | None,
-        typer.Option("--reference", help="short grass ETo (default) or tall alfalfa ETr (asce)."),
-    ] = None,
-    rso: Annotated[
-        str | None,
-        typer.Option("--rso", help="Clear-sky radiation: simple or full (asce; its default)."),
-    ] = None,
+    method: MethodOption = None,
+    reference: ReferenceOption = None,
+    rso: RsoOption = None,
 ) -> None:
     """Submit a job to a server, show its live progress, and write the result."""
     import asyncio
@@ -402,21 +410,15 @@ def batch(
         Path, typer.Argument(help="CSV with header name,lat,lon[,elevation].", exists=True)
     ],
     *,
-    start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD.")],
-    end: Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD.")],
+    start: StartOption,
+    end: EndOption,
     output: Annotated[Path, typer.Option("-o", "--output", help="Table: .parquet or .csv.")],
     server: Annotated[
         str | None, typer.Option("--server", help="Server URL (default: run in this process).")
     ] = None,
-    method: Annotated[str | None, typer.Option("--method", help="fao56 (default) or asce.")] = None,
-    reference: Annotated[
-        str | None,
-        typer.Option("--reference", help="short grass ETo (default) or tall alfalfa ETr (asce)."),
-    ] = None,
-    rso: Annotated[
-        str | None,
-        typer.Option("--rso", help="Clear-sky radiation: simple or full (asce; its default)."),
-    ] = None,
+    method: MethodOption = None,
+    reference: ReferenceOption = None,
+    rso: RsoOption = None,
 ) -> None:
     """ET0 for every point of a CSV over one date range, with a progress bar."""
     import asyncio
@@ -449,10 +451,7 @@ def batch(
         else:
             body = read_body(points_csv, start, end, limit=settings.batch_max_points, **choice)
             last = asyncio.run(run_local(body, output, settings, console))
-    except BatchCliError as exc:
-        typer.echo(f"evapo batch: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    except OSError as exc:
+    except (BatchCliError, OSError) as exc:
         typer.echo(f"evapo batch: {exc}", err=True)
         raise typer.Exit(2) from exc
     except KeyboardInterrupt:

@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from evapo import __version__
-from evapo.api.errors import ErrorShieldMiddleware
+from evapo.api.errors import ErrorShieldMiddleware, validation_failed
+from evapo.api.fastpath import SubmitFastPath
 from evapo.api.limits import LimitsMiddleware, client_limits
 from evapo.api.routes import api_router
 from evapo.config import Settings, get_settings
@@ -54,8 +56,10 @@ def create_app(settings: Settings | None = None, *, dashboard: bool = True) -> F
             await close_services(app.state.services)
 
     app = FastAPI(title="Evapo", version=__version__, lifespan=lifespan)
+    app.add_exception_handler(RequestValidationError, validation_failed)
     app.state.settings = settings
     # Outermost last: CORS headers also on limit and error answers (evapo.api.limits, .errors).
+    app.add_middleware(SubmitFastPath)
     app.add_middleware(ForegroundMiddleware)
     app.add_middleware(ErrorShieldMiddleware)
     app.add_middleware(LimitsMiddleware, settings=settings, limits=limits)

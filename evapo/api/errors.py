@@ -12,12 +12,18 @@ job id when the path names one). A dependency that is down answers 503 with ``Re
 from __future__ import annotations
 
 import json
+import math
 import re
 import traceback
 import uuid
+from typing import Any
 
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from evapo.logging import get_logger
@@ -42,6 +48,24 @@ def job_id_in(path: str) -> str | None:
     """The job (or batch) id a request path names, if any."""
     match = _JOB_ID.search(path)
     return match.group(1) if match else None
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities spelt as strings (JSON has no such numbers)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+async def validation_failed(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 answer, also when the rejected input holds NaN or Infinity
+    (``{"lat": NaN}`` is accepted by Python's JSON parser, and rendering it back failed)."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
 
 
 class ErrorShieldMiddleware:

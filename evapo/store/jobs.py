@@ -112,15 +112,23 @@ class JobSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    lat: float = Field(ge=-90, le=90, description="Latitude [deg], south negative.")
-    lon: float = Field(ge=-180, le=180, description="Longitude [deg], west negative.")
+    lat: float = Field(
+        ge=-90, le=90, allow_inf_nan=False, description="Latitude [deg], south negative."
+    )
+    lon: float = Field(
+        ge=-180, le=180, allow_inf_nan=False, description="Longitude [deg], west negative."
+    )
     start: IsoDate = Field(description="First day, YYYY-MM-DD.")
     end: IsoDate = Field(description="Last day (inclusive), YYYY-MM-DD.")
     sources: list[str] | None = Field(
         None, description="Sources to use (default: every source that can serve the days)."
     )
     elevation: float | None = Field(
-        None, ge=-500, le=9000, description="Elevation [m]; looked up when omitted."
+        None,
+        ge=-500,
+        le=9000,
+        allow_inf_nan=False,
+        description="Elevation [m]; looked up when omitted.",
     )
     method: Method = Field(
         "fao56", description="Reference ET equation: FAO-56 Penman-Monteith or ASCE-EWRI 2005."

@@ -121,6 +121,17 @@ def test_sources_for_a_point(client: TestClient) -> None:
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "lat"]
 
 
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_are_a_422_not_a_crash(client: TestClient, value: str) -> None:
+    body = f'{{"lat": {value}, "lon": 0, "start": "2020-01-01", "end": "2020-01-02"}}'
+    answer = client.post("/api/v1/jobs", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["loc"] == ["body", "lat"]
+    assert "finite number" in answer.json()["detail"][0]["msg"]
+    query = client.get("/api/v1/sources", params={"lat": value.lower(), "lon": 0})
+    assert query.status_code == 422 and query.json()["detail"][0]["loc"] == ["query", "lat"]
+
+
 def test_final_job_socket_sends_its_outcome_even_past_the_log(client: TestClient) -> None:
     """A finished job whose events are gone (or all seen) still tells a late client its outcome."""
     from evapo.services import Services

@@ -51,8 +51,8 @@ class _JobIds:
 _job_ids = _JobIds()
 
 
-def _ws_base(request: Request) -> str:
-    base = str(request.base_url).rstrip("/")
+def _ws(base: str) -> str:
+    """The WebSocket form of an ``http(s)://`` base URL."""
     return "ws" + base[4:] if base.startswith("http") else base
 
 
@@ -81,31 +81,41 @@ async def _public(job: JobRecord, services: Services) -> JobPublic:
 
 @router.post("", status_code=202, summary="Submit a job (answers at once)")
 async def submit_job(body: JobCreate, request: Request) -> JobAccepted:
-    """Validate, store and queue a job; follow it on ``ws_url``."""
+    """Validate, store and queue a job; follow it on ``ws_url``.
+
+    A valid submission is usually answered by :mod:`evapo.api.fastpath` with the same functions;
+    this route answers the rest (its errors are the 422s clients see).
+    """
     services: Services = request.app.state.services  # no dependency resolution: the hot path
-    runner = services.runner
-    if runner is None:
+    if services.runner is None:
         raise HTTPException(503, "no job runner in this process")
     if problems := check_spec(body, services.settings):
         raise RequestValidationError(
             [{"loc": ("body", p.field), "msg": p.message, "type": "value_error"} for p in problems]
         )
-    job_id = _job_ids.next()
-    await services.store.create(job_id, body)
-    await runner.submit(job_id)
-    metrics.JOBS_SUBMITTED.inc()
     client = request.client.host if request.client else None
-    log.info("job_submitted", job_id=job_id, client=client, days=(body.end - body.start).days + 1)
-    return _accepted(request, job_id)
-
-
-def _accepted(request: Request, job_id: str) -> JobAccepted:
-    """Absolute URLs of the job as this request reached the server (ws:// for the socket)."""
+    job_id = await accept_job(services, body, client)
     base = str(request.base_url).rstrip("/")
+    return accepted(base, job_id)
+
+
+async def accept_job(services: Services, spec: JobCreate, client: str | None) -> str:
+    """Store and queue a checked job (``services.runner`` set); its new id."""
+    assert services.runner is not None
+    job_id = _job_ids.next()
+    await services.store.create(job_id, spec)
+    await services.runner.submit(job_id)
+    metrics.JOBS_SUBMITTED.inc()
+    log.info("job_submitted", job_id=job_id, client=client, days=(spec.end - spec.start).days + 1)
+    return job_id
+
+
+def accepted(base: str, job_id: str) -> JobAccepted:
+    """Absolute URLs of the job under ``base``, the server as the request reached it."""
     return JobAccepted(
         job_id=job_id,
         status_url=f"{base}/api/v1/jobs/{job_id}",
-        ws_url=f"{_ws_base(request)}/ws/jobs/{job_id}",
+        ws_url=f"{_ws(base)}/ws/jobs/{job_id}",
         result_url=f"{base}{result_path(job_id)}",
     )
 

@@ -1,0 +1,133 @@
+"""The submission fast path: same answers as FastAPI's route, errors left to the route."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from evapo.api.app import create_app
+from evapo.api.fastpath import SubmitFastPath
+from evapo.config import Settings
+from tests.unit.test_api import INVALID, VALID
+
+PLAIN = {"content-type": "application/json"}
+ROUTE_ONLY = {"content-type": "application/vnd.evapo+json"}  # JSON to FastAPI, not fast-pathed
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('fast') / 'api.db'}",
+        upstream_url="http://127.0.0.1:9",  # nothing listens: the jobs themselves fail
+        max_span_days=400,
+        submit_rate_per_min=1_000_000,
+        submit_burst=1_000_000,
+    )
+    with TestClient(create_app(settings, dashboard=False)) as test_client:
+        yield test_client
+
+
+def _job_ids(client: TestClient) -> set[str]:
+    return {job["job_id"] for job in client.get("/api/v1/jobs?limit=200").json()["jobs"]}
+
+
+def _post(client: TestClient, body: bytes, headers: dict[str, str]) -> Any:
+    return client.post("/api/v1/jobs", content=body, headers=headers)
+
+
+def test_valid_submission_answers_as_the_route_does(client: TestClient) -> None:
+    body = json.dumps(VALID).encode()
+    fast, routed = _post(client, body, PLAIN), _post(client, body, ROUTE_ONLY)
+    assert fast.status_code == routed.status_code == 202
+    assert fast.headers["content-type"] == routed.headers["content-type"] == "application/json"
+    a, b = fast.json(), routed.json()
+    assert list(a) == list(b) == ["job_id", "status_url", "ws_url", "result_url"]
+    assert a["job_id"] != b["job_id"]
+    for answer in (a, b):
+        job_id = answer["job_id"]
+        assert answer["status_url"] == f"http://testserver/api/v1/jobs/{job_id}"
+        assert answer["ws_url"] == f"ws://testserver/ws/jobs/{job_id}"
+        assert answer["result_url"] == f"http://testserver/api/v1/jobs/{job_id}/result"
+        stored = client.get(f"/api/v1/jobs/{job_id}").json()
+        assert stored["spec"]["lat"] == VALID["lat"] and stored["spec"]["end"] == VALID["end"]
+
+
+@pytest.mark.parametrize(("change", "field", "why"), INVALID)
+def test_invalid_submission_gets_the_routes_422(
+    client: TestClient, change: dict[str, object], field: str, why: str
+) -> None:
+    before = _job_ids(client)
+    body = json.dumps(VALID | change).encode()
+    fast, routed = _post(client, body, PLAIN), _post(client, body, ROUTE_ONLY)
+    assert fast.status_code == routed.status_code == 422
+    assert fast.json() == routed.json()
+    assert any(e["loc"][-1] == field and why in e["msg"] for e in fast.json()["detail"])
+    assert _job_ids(client) == before
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'{"lat": NaN}', b""])
+def test_bodies_that_are_not_a_job_get_the_routes_answer(client: TestClient, body: bytes) -> None:
+    fast, routed = _post(client, body, PLAIN), _post(client, body, ROUTE_ONLY)
+    assert fast.status_code == routed.status_code == 422
+    assert fast.json() == routed.json()
+
+
+def test_a_body_without_length_still_submits(client: TestClient) -> None:
+    chunks = iter([json.dumps(VALID)[:20].encode(), json.dumps(VALID)[20:].encode()])
+    answer = client.post("/api/v1/jobs", content=chunks, headers=PLAIN)  # chunked
+    assert answer.status_code == 202, answer.text
+
+
+class _Recorder:
+    """A downstream ASGI app recording what reached it."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        message = await receive()
+        self.bodies.append(message["body"])
+        await send({"type": "http.response.start", "status": 299, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def _call(app: Any, body_parts: list[bytes], *, path: str = "/api/v1/jobs") -> list[Any]:
+    parts = [
+        {"type": "http.request", "body": p, "more_body": i < len(body_parts) - 1}
+        for i, p in enumerate(body_parts)
+    ]
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        return parts.pop(0) if parts else {"type": "http.disconnect"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    length = str(sum(len(p) for p in body_parts)).encode()
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", length)],
+        "app": type("App", (), {"state": type("State", (), {"services": None})()})(),
+    }
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_without_a_runner_the_request_goes_on_whole() -> None:
+    downstream = _Recorder()
+    sent = await _call(SubmitFastPath(downstream), [b'{"lat": 1', b', "lon": 2}'])
+    assert downstream.bodies == [b'{"lat": 1, "lon": 2}']  # both chunks, replayed as one
+    assert sent[0]["status"] == 299
+
+
+async def test_other_paths_are_not_read() -> None:
+    downstream = _Recorder()
+    await _call(SubmitFastPath(downstream), [b"abc"], path="/api/v1/batches")
+    assert downstream.bodies == [b"abc"]

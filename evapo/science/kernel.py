@@ -9,6 +9,7 @@ the numpy formula to within rounding (tested to 1e-9 mm/day).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -152,38 +153,37 @@ def _pm_point(  # noqa: PLR0917 - numba kernels take positional arguments only
             out[p, d] = eto
 
 
-@njit(parallel=True, fastmath=False, cache=True, nogil=True, error_model="numpy")
-def _pm_grid_parallel(  # noqa: PLR0917 - numba kernels take positional arguments only
-    tmax: FloatArray,
-    tmin: FloatArray,
-    hum: FloatArray,
-    hum_is_ea: bool,
-    rs: FloatArray,
-    u2: FloatArray,
-    doy_index: NDArray[np.int64],
-    inv_rso_tab: FloatArray,
-    gamma: FloatArray,
-    out: FloatArray,
-) -> None:  # pragma: no cover - compiled; covered through eto_daily_fast
-    for p in prange(tmax.shape[0]):
-        _pm_point(tmax, tmin, hum, hum_is_ea, rs, u2, doy_index, inv_rso_tab, gamma, out, p)
+def _grid_kernel(parallel: bool) -> Callable[..., None]:
+    """The loop over points, compiled threaded (``prange``) or serial; both share one body.
+
+    ``points`` is a closure variable so that numba's cache keeps the two variants apart: it keys
+    a function's compiled code on its bytecode and closure, not on the ``parallel`` option.
+    """
+    points = prange if parallel else range
+
+    def grid(  # noqa: PLR0917 - numba kernels take positional arguments only
+        tmax: FloatArray,
+        tmin: FloatArray,
+        hum: FloatArray,
+        hum_is_ea: bool,
+        rs: FloatArray,
+        u2: FloatArray,
+        doy_index: NDArray[np.int64],
+        inv_rso_tab: FloatArray,
+        gamma: FloatArray,
+        out: FloatArray,
+    ) -> None:  # pragma: no cover - compiled; covered through eto_daily_fast
+        for p in points(tmax.shape[0]):
+            _pm_point(tmax, tmin, hum, hum_is_ea, rs, u2, doy_index, inv_rso_tab, gamma, out, p)
+
+    compile_grid = njit(
+        parallel=parallel, fastmath=False, cache=True, nogil=True, error_model="numpy"
+    )
+    return compile_grid(grid)
 
 
-@njit(fastmath=False, cache=True, nogil=True, error_model="numpy")
-def _pm_grid_serial(  # noqa: PLR0917 - numba kernels take positional arguments only
-    tmax: FloatArray,
-    tmin: FloatArray,
-    hum: FloatArray,
-    hum_is_ea: bool,
-    rs: FloatArray,
-    u2: FloatArray,
-    doy_index: NDArray[np.int64],
-    inv_rso_tab: FloatArray,
-    gamma: FloatArray,
-    out: FloatArray,
-) -> None:  # pragma: no cover - compiled; covered through eto_daily_fast
-    for p in range(tmax.shape[0]):
-        _pm_point(tmax, tmin, hum, hum_is_ea, rs, u2, doy_index, inv_rso_tab, gamma, out, p)
+_pm_grid_parallel = _grid_kernel(parallel=True)
+_pm_grid_serial = _grid_kernel(parallel=False)
 
 
 #: Below this many rows (or with one point) the serial kernel runs: waking worker threads

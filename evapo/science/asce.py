@@ -40,7 +40,9 @@ from evapo.science.daily import (
     EtoResult,
     MissingPolicy,
     _actual_vapour_pressure,
-    _temperature_only_rows,
+    _finish_rows,
+    _solar_radiation,
+    _wind_2m,
     check_site,
     day_of_year,
     eto_daily,
@@ -354,11 +356,7 @@ def eto_asce_daily(
         rso_v = clear_sky_radiation_full(ra, kb, diffuse_index(kb))
 
     # Rs measured, or from the temperature range (Appendix E, FAO-56 Eq. 50).
-    rs = v["rs_mj_m2"].copy()
-    if policy.rs_from_temperature:
-        est = ~np.isfinite(rs) & np.isfinite(tmax) & np.isfinite(tmin)
-        rs[est] = fao56.solar_radiation_from_temperature(ra[est], tmax[est], tmin[est], krs)
-        flags[est] |= np.uint32(Flag.RS_FROM_TEMPERATURE)
+    rs = _solar_radiation(series, ra, krs, flags, policy)
 
     # Eq. 15-18: net radiation with the ASCE sigma and Rs/Rso bounds; daily G = 0.
     rns = fao56.net_shortwave_radiation(rs)
@@ -369,11 +367,7 @@ def eto_asce_daily(
     g = np.zeros(n)
 
     # Wind at 2 m (Eq. 33 applied at the edge), or the Appendix E default.
-    u2 = v["wind2m_ms"].copy()
-    if policy.default_wind_ms is not None:
-        est = ~np.isfinite(u2)
-        u2[est] = policy.default_wind_ms
-        flags[est] |= np.uint32(Flag.WIND_DEFAULT)
+    u2 = _wind_2m(series, flags, policy)
 
     # Eq. 1 with Cn, Cd of Table 1 (es raised to ea where ea > es, so es - ea = vpd).
     eto = fao56.penman_monteith_daily(
@@ -390,18 +384,8 @@ def eto_asce_daily(
     )
 
     # Rows with temperatures only: the policy's method, as on the FAO-56 path (Hargreaves is a
-    # grass estimate, refused above for the tall reference).
-    if policy.temperature_only != "penman_monteith":
-        only_t = _temperature_only_rows(series)
-        flags[only_t] = series.flags[only_t]
-        if policy.temperature_only == "hargreaves":
-            eto[only_t] = fao56.hargreaves_eto(tmax[only_t], tmin[only_t], ra[only_t])
-            flags[only_t] |= np.uint32(Flag.HARGREAVES_ET0)
-        else:
-            eto[only_t] = np.nan
-
-    lost = ~np.isfinite(eto)
-    flags[lost] = series.flags[lost] | np.uint32(Flag.ETO_MISSING)
+    # grass estimate, refused above for the tall reference); then rows left without ET0.
+    _finish_rows(series, eto, flags, ra, policy)
     details = {
         "doy": doy,
         "tmean": tmean,

@@ -185,11 +185,7 @@ def eto_daily(
     rso = np.broadcast_to(fao56.clear_sky_radiation(ra, elev), (n,))
 
     # Rs measured, or from the temperature range (Eq. 50).
-    rs = v["rs_mj_m2"].copy()
-    if policy.rs_from_temperature:
-        est = ~np.isfinite(rs) & np.isfinite(tmax) & np.isfinite(tmin)
-        rs[est] = fao56.solar_radiation_from_temperature(ra[est], tmax[est], tmin[est], krs)
-        _set(flags, est, Flag.RS_FROM_TEMPERATURE)
+    rs = _solar_radiation(series, ra, krs, flags, policy)
 
     # Eq. 38-40: net radiation.
     rns = fao56.net_shortwave_radiation(rs)
@@ -198,30 +194,15 @@ def eto_daily(
     g = np.zeros(n)
 
     # Wind at 2 m, or the FAO-56 default.
-    u2 = v["wind2m_ms"].copy()
-    if policy.default_wind_ms is not None:
-        est = ~np.isfinite(u2)
-        u2[est] = policy.default_wind_ms
-        _set(flags, est, Flag.WIND_DEFAULT)
+    u2 = _wind_2m(series, flags, policy)
 
     # Eq. 6: Penman-Monteith.
     eto = fao56.penman_monteith_daily(
         t_c=tmean, u2=u2, es=es, ea=ea, delta=delta, gamma=gamma, rn=rn, g=g
     )
 
-    # Rows with temperatures only: the policy's method (Eq. 52 for Hargreaves).
-    if policy.temperature_only != "penman_monteith":
-        only_t = _temperature_only_rows(series)
-        flags[only_t] = series.flags[only_t]
-        if policy.temperature_only == "hargreaves":
-            eto[only_t] = fao56.hargreaves_eto(tmax[only_t], tmin[only_t], ra[only_t])
-            _set(flags, only_t, Flag.HARGREAVES_ET0)
-        else:
-            eto[only_t] = np.nan
-
-    # A row without ET0 keeps only its input flags: its estimates were not used.
-    lost = ~np.isfinite(eto)
-    flags[lost] = series.flags[lost] | np.uint32(Flag.ETO_MISSING)
+    # Rows with temperatures only (Eq. 52 for Hargreaves) and rows left without ET0.
+    _finish_rows(series, eto, flags, ra, policy)
     details = {
         "doy": doy,
         "tmean": tmean,
@@ -250,6 +231,59 @@ def _temperature_only_rows(series: DailySeries) -> NDArray[np.bool_]:
     others = ("rs_mj_m2", "wind2m_ms", "tdew_c", "rh_max_pct", "rh_min_pct", "rh_mean_pct")
     none_other = np.logical_and.reduce([~np.isfinite(v[c]) for c in others])
     return np.asarray(has_t & none_other, dtype=np.bool_)
+
+
+def _solar_radiation(
+    series: DailySeries,
+    ra: FloatArray,
+    krs: float,
+    flags: NDArray[np.uint32],
+    policy: MissingPolicy,
+) -> FloatArray:
+    """Rs [MJ m-2 day-1] measured, or from the temperature range (Eq. 50) as ``policy`` allows."""
+    v = series.values
+    tmax, tmin = v["tmax_c"], v["tmin_c"]
+    rs = v["rs_mj_m2"].copy()
+    if policy.rs_from_temperature:
+        est = ~np.isfinite(rs) & np.isfinite(tmax) & np.isfinite(tmin)
+        rs[est] = fao56.solar_radiation_from_temperature(ra[est], tmax[est], tmin[est], krs)
+        _set(flags, est, Flag.RS_FROM_TEMPERATURE)
+    return rs
+
+
+def _wind_2m(series: DailySeries, flags: NDArray[np.uint32], policy: MissingPolicy) -> FloatArray:
+    """Wind at 2 m [m s-1] as given, or the policy's default where missing (flagged)."""
+    u2 = series.values["wind2m_ms"].copy()
+    if policy.default_wind_ms is not None:
+        est = ~np.isfinite(u2)
+        u2[est] = policy.default_wind_ms
+        _set(flags, est, Flag.WIND_DEFAULT)
+    return u2
+
+
+def _finish_rows(
+    series: DailySeries,
+    eto: FloatArray,
+    flags: NDArray[np.uint32],
+    ra: FloatArray,
+    policy: MissingPolicy,
+) -> None:
+    """ET0 of temperature-only rows by the policy's method, then ETO_MISSING where none (in place).
+
+    Hargreaves (Eq. 52) is a grass estimate. A row without ET0 keeps only its input flags: its
+    estimates were not used.
+    """
+    if policy.temperature_only != "penman_monteith":
+        only_t = _temperature_only_rows(series)
+        flags[only_t] = series.flags[only_t]
+        if policy.temperature_only == "hargreaves":
+            tmax, tmin = series.values["tmax_c"], series.values["tmin_c"]
+            eto[only_t] = fao56.hargreaves_eto(tmax[only_t], tmin[only_t], ra[only_t])
+            _set(flags, only_t, Flag.HARGREAVES_ET0)
+        else:
+            eto[only_t] = np.nan
+    lost = ~np.isfinite(eto)
+    flags[lost] = series.flags[lost] | np.uint32(Flag.ETO_MISSING)
 
 
 def _actual_vapour_pressure(

@@ -18,8 +18,8 @@ from websockets.exceptions import ConnectionClosedError
 from evapo.api.server import run_in_thread
 from evapo.client import EvapoClient, ws_url
 from evapo.config import Settings
-from evapo.fakeapi.server import run_in_thread as fake_apis
 from evapo.sources.http import reset_breakers
+from tests.integration.embedded_support import embedded_settings
 
 pytestmark = pytest.mark.integration
 
@@ -28,22 +28,10 @@ BALSAS = {"lat": -7.5312, "lon": -46.0390}
 YEAR_2019 = {"start": "2019-01-01", "end": "2019-12-31"}
 
 
-@pytest.fixture(scope="module")
-def fake(shared_data: Path) -> Iterator[str]:
-    with fake_apis(shared_data) as url:
-        yield url
-
-
 def _settings(tmp: Path, fake: str, **overrides: Any) -> Settings:
-    base: dict[str, Any] = {
-        "database_url": f"sqlite+aiosqlite:///{tmp / 'evapo.db'}",
-        "upstream_url": fake,
-        "upstream_retries": 0,
-        "upstream_timeout_s": 5.0,
-        "ws_heartbeat_s": 0.5,
-        "cancel_poll_s": 0.2,
-    }
-    return Settings(**(base | overrides))
+    return embedded_settings(
+        tmp, fake, **({"ws_heartbeat_s": 0.5, "cancel_poll_s": 0.2} | overrides)
+    )
 
 
 @pytest.fixture(scope="module")

@@ -23,26 +23,16 @@ from evapo.api.limits import TOO_MANY_SOCKETS
 from evapo.api.server import run_in_thread
 from evapo.client import ws_url
 from evapo.config import Settings
-from evapo.fakeapi.server import run_in_thread as fake_apis
 from evapo.sources.http import reset_breakers
+from tests.integration.embedded_support import embedded_settings
 
 pytestmark = pytest.mark.integration
 
 JOB = {"lat": -7.2295, "lon": -44.5603, "start": "2019-03-01", "end": "2019-03-07"}
 
 
-@pytest.fixture(scope="module")
-def fake(shared_data: Path) -> Iterator[str]:
-    with fake_apis(shared_data) as url:
-        yield url
-
-
 def _settings(tmp: Path, fake: str, **overrides: Any) -> Settings:
-    base: dict[str, Any] = {
-        "database_url": f"sqlite+aiosqlite:///{tmp / 'evapo.db'}",
-        "upstream_url": fake,
-        "upstream_retries": 0,
-        "upstream_timeout_s": 5.0,
+    limits: dict[str, Any] = {
         "ws_heartbeat_s": 0.3,
         "region_scheduler": False,
         "max_body_bytes": 4096,
@@ -50,7 +40,7 @@ def _settings(tmp: Path, fake: str, **overrides: Any) -> Settings:
         "ws_max_per_client": 2,
         "submit_burst": 1000,
     }
-    return Settings(**(base | overrides))
+    return embedded_settings(tmp, fake, **(limits | overrides))
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,8 @@ same tolerances as refet's own tests (``pytest.approx`` rel 1e-6; Ref-ET output:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -58,6 +60,21 @@ def _fallon_day(**overrides: float) -> DailySeries:
         values=values,
         flags=np.zeros(1, np.uint32),
     )
+
+
+def _fallon_hour(**options: Any) -> EtoResult:
+    """:func:`asce.eto_asce_hourly` of the Fallon hour (ea given, wind at 2 m) with ``options``."""
+    inputs: dict[str, Any] = {
+        "tmean_c": H_TMEAN,
+        "rs_mj_m2": H_RS,
+        "wind2m_ms": H_U2,
+        "ea_kpa": H_EA,
+        "lat_deg": LAT,
+        "lon_deg": LON,
+        "elevation_m": ELEV,
+    }
+    times = np.array(["2015-07-01T18:00"], dtype="datetime64[s]")
+    return asce.eto_asce_hourly(times, **(inputs | options))
 
 
 # --- ASCE-EWRI 2005 constants and per-equation values -------------------------------------------
@@ -150,34 +167,13 @@ def test_hourly_solar_geometry() -> None:
     ("constants", "expected"), [("asce", 4.30635461533285), ("refet", 4.30824147948541)]
 )
 def test_ra_hourly(constants: str, expected: float) -> None:
-    r = asce.eto_asce_hourly(
-        np.array(["2015-07-01T18:00"], dtype="datetime64[s]"),
-        tmean_c=H_TMEAN,
-        rs_mj_m2=H_RS,
-        wind2m_ms=H_U2,
-        ea_kpa=H_EA,
-        lat_deg=LAT,
-        lon_deg=LON,
-        elevation_m=ELEV,
-        constants=constants,
-    )
+    r = _fallon_hour(constants=constants)
     assert float(r.details["ra"][0]) == pytest.approx(expected)
     assert float(r.details["hour_mid_utc"][0]) == 18.5
 
 
 def test_hourly_clear_sky_and_longwave() -> None:
-    r = asce.eto_asce_hourly(
-        np.array(["2015-07-01T18:00"], dtype="datetime64[s]"),
-        tmean_c=H_TMEAN,
-        rs_mj_m2=H_RS,
-        wind2m_ms=H_U2,
-        ea_kpa=H_EA,
-        lat_deg=LAT,
-        lon_deg=LON,
-        elevation_m=ELEV,
-        rso="full",
-        constants="refet",
-    )
+    r = _fallon_hour(rso="full", constants="refet")
     assert float(r.details["rso"][0]) == pytest.approx(3.350936122776373)
     assert float(1.35 * r.details["rs_rso"][0] - 0.35) == pytest.approx(0.6816142001345745)
     assert float(r.details["rnl"][0]) == pytest.approx(0.22897874401150786)
@@ -223,18 +219,14 @@ def test_fallon_daily(reference: str, rso: str, constants: str, expected: float)
     ],
 )
 def test_fallon_hourly(reference: str, constants: str, rso: str, expected: float) -> None:
-    r = asce.eto_asce_hourly(
-        np.array(["2015-07-01T18:00"], dtype="datetime64[s]"),
-        tmean_c=H_TMEAN,
-        rs_mj_m2=H_RS,
-        wind2m_ms=fao56.wind_speed_2m(H_UZ, ZW),
+    # From the raw readings: ea from the dew point (checked below), wind from 3 m.
+    r = _fallon_hour(
+        ea_kpa=None,
         tdew_c=_f2c(49.36),
-        lat_deg=LAT,
-        lon_deg=LON,
-        elevation_m=ELEV,
-        reference=reference,  # type: ignore[arg-type]
+        wind2m_ms=fao56.wind_speed_2m(H_UZ, ZW),
+        reference=reference,
         constants=constants,
-        rso=rso,  # type: ignore[arg-type]
+        rso=rso,
     )
     assert float(r.details["ea"][0]) == pytest.approx(H_EA)
     assert float(r.eto[0]) == pytest.approx(expected)

@@ -12,6 +12,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import httpx2
+from sqlalchemy import text
+
+from evapo.store.db import make_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/evapo_test"
@@ -213,3 +219,26 @@ class WorkerProcess:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         self._log.close()
+
+
+async def stored_rows(db_url: str, job_id: str) -> tuple[int, int]:
+    """(result rows, distinct days) stored for the job in the database at ``db_url``."""
+    engine = make_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text("SELECT count(*), count(DISTINCT day) FROM job_results WHERE job_id=:j"),
+                    {"j": job_id},
+                )
+            ).one()
+    finally:
+        await engine.dispose()
+    return int(row[0]), int(row[1])
+
+
+async def arm_fault(upstream: str, **fault: Any) -> None:
+    """Arm a fault of the fake upstream APIs at ``upstream`` (their ``/_control/faults``)."""
+    async with httpx2.AsyncClient(base_url=upstream) as control:
+        answer = await control.post("/_control/faults", json=fault)
+        assert answer.status_code < 300, answer.text

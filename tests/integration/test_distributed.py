@@ -21,7 +21,7 @@ from typing import Any
 import httpx2
 import pytest
 import websockets
-from sqlalchemy import text, update
+from sqlalchemy import update
 
 from evapo.api.server import run_in_thread
 from evapo.config import Settings
@@ -35,7 +35,9 @@ from evapo.store.migrate import upgrade_head
 from tests.integration.distributed_support import (
     TEST_REDIS_DB,
     WorkerProcess,
+    arm_fault,
     settings_env,
+    stored_rows,
     temp_database,
     unique,
 )
@@ -124,30 +126,6 @@ async def submit(http: httpx2.AsyncClient, **override: Any) -> dict[str, Any]:
     return dict(answer.json())
 
 
-async def stored_rows(settings: Settings, job_id: str) -> tuple[int, int]:
-    """(result rows, distinct days) stored for the job."""
-    from evapo.store.db import make_engine
-
-    engine = make_engine(settings.database_url)
-    try:
-        async with engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    text("SELECT count(*), count(DISTINCT day) FROM job_results WHERE job_id=:j"),
-                    {"j": job_id},
-                )
-            ).one()
-    finally:
-        await engine.dispose()
-    return int(row[0]), int(row[1])
-
-
-async def arm_fault(upstream: str, **fault: Any) -> None:
-    async with httpx2.AsyncClient(base_url=upstream) as client:
-        answer = await client.post("/_control/faults", json=fault)
-        assert answer.status_code < 300, answer.text
-
-
 async def test_happy_path_over_http_and_websocket(stack: Stack, http: httpx2.AsyncClient) -> None:
     accepted = await submit(http)
     events, code = await follow(accepted["ws_url"])
@@ -171,7 +149,7 @@ async def test_happy_path_over_http_and_websocket(stack: Stack, http: httpx2.Asy
     assert all(r["eto_mm"] is None or 0 < r["eto_mm"] < 15 for r in result["rows"])
     csv_text = (await http.get(accepted["result_url"], params={"format": "csv"})).text
     assert len(csv_text.strip().splitlines()) == DAYS + 1
-    assert await stored_rows(stack.settings, accepted["job_id"]) == (DAYS, DAYS)
+    assert await stored_rows(stack.settings.database_url, accepted["job_id"]) == (DAYS, DAYS)
     assert accepted["job_id"] in stack.worker.log_text()
 
     # Late connect replays the whole history; after= resumes with no gap and no duplicate.
@@ -271,7 +249,7 @@ async def test_pool_process_killed_mid_job_is_redelivered_and_completes(
     assert "validate" in steps_after_retry
     status = (await http.get(accepted["status_url"])).json()
     assert (status["status"], status["attempts"]) == ("succeeded", 2)
-    assert await stored_rows(stack.settings, accepted["job_id"]) == (DAYS, DAYS)
+    assert await stored_rows(stack.settings.database_url, accepted["job_id"]) == (DAYS, DAYS)
 
 
 @pytest.fixture
@@ -393,7 +371,7 @@ async def _kill_whole_worker(
         assert (status["status"], status["attempts"]) == ("succeeded", 2)
     survivor = next(w for w in workers if w is not victim)
     assert job_id in survivor.log_text()
-    assert await stored_rows(settings, job_id) == (DAYS, DAYS)
+    assert await stored_rows(settings.database_url, job_id) == (DAYS, DAYS)
 
 
 async def _worker_running(settings: Settings, job_id: str) -> str:

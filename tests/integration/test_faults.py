@@ -24,19 +24,19 @@ from typing import Any
 import httpx2
 import psycopg
 import pytest
-from sqlalchemy import text
 from websockets.asyncio.client import connect
 
 from evapo.api.server import run_in_thread
 from evapo.client import ws_url
 from evapo.config import Settings
 from evapo.fakeapi.server import run_in_thread as fake_apis
-from evapo.store.db import make_engine
 from evapo.store.migrate import upgrade_head
 from tests.integration.distributed_support import (
     PrivateRedis,
     WorkerProcess,
+    arm_fault,
     settings_env,
+    stored_rows,
     temp_database,
     unique,
 )
@@ -164,12 +164,6 @@ async def http(stack: Stack) -> AsyncIterator[httpx2.AsyncClient]:
         await control.delete("/_control/faults")
 
 
-async def arm(stack: Stack, **fault: Any) -> None:
-    async with httpx2.AsyncClient(base_url=stack.upstream) as control:
-        answer = await control.post("/_control/faults", json=fault)
-        assert answer.status_code < 300, answer.text
-
-
 async def submit(http: httpx2.AsyncClient, **override: Any) -> str:
     answer = await http.post("/api/v1/jobs", json=JOB | override)
     assert answer.status_code == 202, answer.text
@@ -190,26 +184,10 @@ async def listen(api: str, job_id: str, first: asyncio.Event | None = None) -> l
     return out
 
 
-async def result_rows(db_url: str, job_id: str) -> tuple[int, int]:
-    """(rows, distinct days) stored for the job."""
-    engine = make_engine(db_url)
-    try:
-        async with engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    text("SELECT count(*), count(DISTINCT day) FROM job_results WHERE job_id=:j"),
-                    {"j": job_id},
-                )
-            ).one()
-    finally:
-        await engine.dispose()
-    return int(row[0]), int(row[1])
-
-
 async def test_worker_sigkilled_mid_job_is_redelivered_without_duplicate_rows(
     stack: Stack, http: httpx2.AsyncClient
 ) -> None:
-    await arm(stack, api="nasa_power", mode="slow", count=1, delay_s=4)
+    await arm_fault(stack.upstream, api="nasa_power", mode="slow", count=1, delay_s=4)
     job_id = await submit(http, start="2018-01-01", end="2018-12-31")
     started = asyncio.Event()
     listener = asyncio.create_task(listen(stack.api, job_id, started))
@@ -223,7 +201,7 @@ async def test_worker_sigkilled_mid_job_is_redelivered_without_duplicate_rows(
     assert seqs == sorted(set(seqs)), "no duplicate, in order"
     status = (await http.get(f"/api/v1/jobs/{job_id}")).json()
     assert (status["status"], status["attempts"]) == ("succeeded", 2)
-    assert await result_rows(stack.db_url, job_id) == (DAYS, DAYS)
+    assert await stored_rows(stack.db_url, job_id) == (DAYS, DAYS)
 
 
 async def _ready(http: httpx2.AsyncClient) -> tuple[int, dict[str, Any]]:
@@ -236,7 +214,7 @@ async def test_redis_restart_while_jobs_run_and_sockets_listen(
 ) -> None:
     """Redis dies with 3 jobs running and 6 sockets open: API up, /ready says so, sockets
     resume after the restart, every job ends SUCCESS with one stored result."""
-    await arm(stack, api="nasa_power", mode="slow", count=3, delay_s=3)
+    await arm_fault(stack.upstream, api="nasa_power", mode="slow", count=3, delay_s=3)
     years = (2015, 2016, 2017)
     jobs = [await submit(http, start=f"{year}-01-01", end=f"{year}-12-31") for year in years]
     firsts = [asyncio.Event() for _ in range(len(jobs) * 2)]
@@ -272,7 +250,7 @@ async def test_redis_restart_while_jobs_run_and_sockets_listen(
         status = (await http.get(f"/api/v1/jobs/{job_id}")).json()
         assert status["status"] == "succeeded", status
         days = 366 if years[i] % 4 == 0 else 365
-        assert await result_rows(stack.db_url, job_id) == (days, days)
+        assert await stored_rows(stack.db_url, job_id) == (days, days)
         # A socket opened now replays what the restarted Redis holds, ending with the outcome.
         late = await listen(stack.api, job_id)
         assert late[-1]["type"] == "SUCCESS"
@@ -322,7 +300,7 @@ async def test_nothing_can_serve_ends_error_saying_so(
     stack: Stack, http: httpx2.AsyncClient
 ) -> None:
     """Last in the module: it leaves the worker's breakers open."""
-    await arm(stack, api="*", mode="500")
+    await arm_fault(stack.upstream, api="*", mode="500")
     job_id = await submit(http, start="2013-01-01", end="2013-03-31")
     events = await listen(stack.api, job_id)
     last = events[-1]

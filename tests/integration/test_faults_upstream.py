@@ -9,8 +9,7 @@ test starts with closed circuit breakers. The distributed variant of "nothing ca
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx2
@@ -19,29 +18,25 @@ from websockets.asyncio.client import connect
 
 from evapo.api.server import run_in_thread
 from evapo.client import ws_url
-from evapo.config import Settings
-from evapo.fakeapi.server import run_in_thread as fake_apis
 from evapo.sources.http import reset_breakers
+from tests.integration.distributed_support import arm_fault
+from tests.integration.embedded_support import embedded_settings
 
 pytestmark = pytest.mark.integration
 
-# Balsas (MA), 60 days of 2019: served by NASA POWER and the Open-Meteo archive.
-JOB = {"lat": -7.5312, "lon": -46.0390, "start": "2019-05-01", "end": "2019-06-29"}
+# Balsas (MA), May and June (60 days) of a year: served by NASA POWER and the Open-Meteo archive.
+JOB = {"lat": -7.5312, "lon": -46.0390, "elevation": 247}
 DAYS = 60
 
-
-@pytest.fixture(scope="module")
-def fake(shared_data: Path) -> Iterator[str]:
-    with fake_apis(shared_data) as url:
-        yield url
+FaultyJob = Callable[..., Awaitable[dict[str, Any]]]
 
 
 @pytest.fixture(scope="module")
 def api(fake: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("faults-upstream")
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp / 'evapo.db'}",
-        upstream_url=fake,
+    settings = embedded_settings(
+        tmp,
+        fake,
         upstream_retries=1,
         upstream_timeout_s=1.0,
         region_scheduler=False,
@@ -62,15 +57,11 @@ async def http(api: str, fake: str) -> AsyncIterator[httpx2.AsyncClient]:
     reset_breakers()
 
 
-async def arm(fake: str, **fault: Any) -> None:
-    async with httpx2.AsyncClient(base_url=fake) as control:
-        answer = await control.post("/_control/faults", json=fault)
-        assert answer.status_code < 300, answer.text
-
-
-async def run_job(api: str, http: httpx2.AsyncClient, **override: Any) -> dict[str, Any]:
-    """Submit, follow to the end; the last message, the status and (on success) the result."""
-    accepted = await http.post("/api/v1/jobs", json=JOB | {"elevation": 247} | override)
+async def run_job(api: str, http: httpx2.AsyncClient, year: int) -> dict[str, Any]:
+    """Submit JOB's days of ``year``, follow to the end; the last message, the status and (on
+    success) the result."""
+    spec = JOB | {"start": f"{year}-05-01", "end": f"{year}-06-29"}
+    accepted = await http.post("/api/v1/jobs", json=spec)
     assert accepted.status_code == 202, accepted.text
     job_id = accepted.json()["job_id"]
     last: dict[str, Any] = {}
@@ -86,6 +77,18 @@ async def run_job(api: str, http: httpx2.AsyncClient, **override: Any) -> dict[s
     return out
 
 
+@pytest.fixture
+def faulty_job(api: str, fake: str, http: httpx2.AsyncClient) -> FaultyJob:
+    """``await faulty_job(year, **fault)``: arm ``fault`` on the fake APIs, then
+    :func:`run_job` for ``year`` (a fresh year per test, so no cached day hides the fault)."""
+
+    async def run(year: int, **fault: Any) -> dict[str, Any]:
+        await arm_fault(fake, **fault)
+        return await run_job(api, http, year)
+
+    return run
+
+
 @pytest.mark.parametrize(
     ("mode", "extra", "kinds"),
     [
@@ -95,13 +98,12 @@ async def run_job(api: str, http: httpx2.AsyncClient, **override: Any) -> dict[s
         ("malformed", {}, {"malformed", "circuit_open"}),
     ],
 )
-async def test_one_source_down_gives_a_flagged_partial_result(  # noqa: PLR0917
-    api: str, fake: str, http: httpx2.AsyncClient, mode: str, extra: dict[str, Any], kinds: set[str]
+async def test_one_source_down_gives_a_flagged_partial_result(
+    faulty_job: FaultyJob, mode: str, extra: dict[str, Any], kinds: set[str]
 ) -> None:
     # A fresh year per mode so no cached day hides the fault.
     year = {"500": 2011, "429": 2012, "slow": 2013, "malformed": 2014}[mode]
-    await arm(fake, api="nasa_power", mode=mode, **extra)
-    out = await run_job(api, http, start=f"{year}-05-01", end=f"{year}-06-29")
+    out = await faulty_job(year, api="nasa_power", mode=mode, **extra)
     assert out["last"]["type"] == "SUCCESS", out["last"]
     summary = out["result"]["summary"]
     failed = summary["source_failures"]
@@ -119,11 +121,8 @@ async def test_one_source_down_gives_a_flagged_partial_result(  # noqa: PLR0917
     assert all(row["eto_mm"] is not None for row in rows)
 
 
-async def test_fill_values_leave_those_days_of_that_source_empty(
-    api: str, fake: str, http: httpx2.AsyncClient
-) -> None:
-    await arm(fake, api="nasa_power", mode="fill")
-    out = await run_job(api, http, start="2015-05-01", end="2015-06-29")
+async def test_fill_values_leave_those_days_of_that_source_empty(faulty_job: FaultyJob) -> None:
+    out = await faulty_job(2015, api="nasa_power", mode="fill")
     assert out["last"]["type"] == "SUCCESS", out["last"]
     assert out["result"]["summary"]["source_failures"] == {}
     rows = out["result"]["rows"]
@@ -133,11 +132,8 @@ async def test_fill_values_leave_those_days_of_that_source_empty(
     assert all(row["eto_openmeteo_archive_mm"] is not None for row in rows)
 
 
-async def test_missing_radiation_everywhere_is_flagged_on_every_day(
-    api: str, fake: str, http: httpx2.AsyncClient
-) -> None:
-    await arm(fake, api="*", mode="missing")
-    out = await run_job(api, http, start="2016-05-01", end="2016-06-29")
+async def test_missing_radiation_everywhere_is_flagged_on_every_day(faulty_job: FaultyJob) -> None:
+    out = await faulty_job(2016, api="*", mode="missing")
     assert out["last"]["type"] == "SUCCESS", out["last"]
     rows = out["result"]["rows"]
     assert all("rs:hargreaves" in row["flags"].split(";") for row in rows), [
@@ -147,11 +143,8 @@ async def test_missing_radiation_everywhere_is_flagged_on_every_day(
     assert all(row["eto_mm"] is not None for row in rows)
 
 
-async def test_nothing_can_serve_ends_error_saying_so(
-    api: str, fake: str, http: httpx2.AsyncClient
-) -> None:
-    await arm(fake, api="*", mode="500")
-    out = await run_job(api, http, start="2017-05-01", end="2017-06-29")
+async def test_nothing_can_serve_ends_error_saying_so(faulty_job: FaultyJob) -> None:
+    out = await faulty_job(2017, api="*", mode="500")
     last = out["last"]
     assert (last["type"], last["code"]) == ("ERROR", "no_source"), last
     assert "nasa_power failed" in last["message"]

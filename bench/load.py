@@ -286,30 +286,8 @@ def api_process(env: dict[str, str], workdir: Path) -> Iterator[tuple[str, int]]
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     args = [sys.executable, "-m", "evapo", "serve", "--port", str(port)]
-    with _process(args, env, f"{url}/health", workdir / "api.log"):
-        yield url, _pid_on(port)
-
-
-def _pid_on(port: int) -> int:
-    """Pid of the process listening on ``port`` (from /proc, no external tool)."""
-    hexport = f"{port:04X}"
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            parts = line.split()
-            if parts[1].endswith(f":{hexport}") and parts[3] == "0A":
-                inodes.add(parts[9])
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            for fd in (proc / "fd").iterdir():
-                target = os.readlink(fd)
-                if target.startswith("socket:[") and target[8:-1] in inodes:
-                    return int(proc.name)
-        except OSError:
-            continue
-    raise RuntimeError(f"no process listens on port {port}")
+    with _process(args, env, f"{url}/health", workdir / "api.log") as pid:
+        yield url, pid
 
 
 @contextmanager

@@ -63,12 +63,13 @@ def _wait_http(url: str, timeout_s: float = 180.0) -> None:
 
 
 @contextmanager
-def _process(args: list[str], env: dict[str, str], ready_url: str, log: Path) -> Iterator[None]:
+def _process(args: list[str], env: dict[str, str], ready_url: str, log: Path) -> Iterator[int]:
+    """Run ``args`` until the block ends; yields its pid once ``ready_url`` answers."""
     with log.open("wb") as sink:
         proc = subprocess.Popen(args, env=env, stdout=sink, stderr=subprocess.STDOUT)
     try:
         _wait_http(ready_url)
-        yield
+        yield proc.pid
     finally:
         proc.terminate()
         try:
@@ -78,9 +79,22 @@ def _process(args: list[str], env: dict[str, str], ready_url: str, log: Path) ->
             proc.wait()
 
 
+def main_thread_cpu_s(pid: int) -> float:
+    """CPU time [s] the main thread of process ``pid`` has used (user + system, /proc).
+
+    The API's main thread answers every request; embedded jobs run on other threads. Its CPU
+    per request is a figure that other load on the machine barely moves, unlike latency.
+    """
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def services(data: Path, workdir: Path) -> Iterator[tuple[str, str]]:
-    """Fake APIs and ``evapo serve`` (embedded) in their own processes; yields both base URLs."""
+def services(data: Path, workdir: Path) -> Iterator[tuple[str, str, int]]:
+    """Fake APIs and ``evapo serve`` (embedded) in their own processes.
+
+    Yields both base URLs and the API's pid.
+    """
     fake_port, api_port = _free_port(), _free_port()
     fake = f"http://127.0.0.1:{fake_port}"
     api = f"http://127.0.0.1:{api_port}"
@@ -111,9 +125,9 @@ def services(data: Path, workdir: Path) -> Iterator[tuple[str, str]]:
             env,
             f"{api}/health",
             workdir / "api.log",
-        ),
+        ) as api_pid,
     ):
-        yield fake, api
+        yield fake, api, api_pid
 
 
 def pct(values: list[float], q: float) -> float:
@@ -251,7 +265,7 @@ async def in_process_baseline(workdir: Path, fake: str, spec: dict[str, Any]) ->
         await close_services(opened)
 
 
-async def bench(api: str, fake: str, workdir: Path) -> str:
+async def bench(api: str, fake: str, workdir: Path, api_pid: int) -> str:
     """Run every measurement; return the final summary line."""
     limits = httpx2.Limits(max_connections=CLIENTS + 10, max_keepalive_connections=CLIENTS + 10)
     async with httpx2.AsyncClient(base_url=api, limits=limits, timeout=60.0) as http:
@@ -276,9 +290,12 @@ async def bench(api: str, fake: str, workdir: Path) -> str:
         print(f"  baseline in-process pipeline {base_30y:.3f} s, ratio {t30 / base_30y:.2f}")
 
         await under_load(api, "GET", "/health", b"", 200)  # open and warm the connections
+        cpu0 = main_thread_cpu_s(api_pid)
         health = await under_load(api, "GET", "/health", b"", 200)
+        cpu1 = main_thread_cpu_s(api_pid)
         body = json.dumps(POINT | SHORT).encode()
         submits = await under_load(api, "POST", "/api/v1/jobs", body, 202)
+        cpu2 = main_thread_cpu_s(api_pid)
         await wait_idle(http)
         h99, s50, s99 = pct(health, 99) * 1e3, pct(submits, 50) * 1e3, pct(submits, 99) * 1e3
         print(
@@ -288,6 +305,11 @@ async def bench(api: str, fake: str, workdir: Path) -> str:
         print(
             f"  baseline GET /health same load: p50 {pct(health, 50) * 1e3:.1f} ms, "
             f"p99 {h99:.1f} ms, ratio p99 {s99 / h99:.2f}"
+        )
+        cpu_submit, cpu_health = (cpu2 - cpu1) / len(submits), (cpu1 - cpu0) / len(health)
+        print(
+            f"  API main-thread CPU per request: submit {cpu_submit * 1e3:.2f} ms, "
+            f"GET /health {cpu_health * 1e3:.2f} ms, ratio {cpu_submit / cpu_health:.2f}"
         )
 
         concurrent_lags: list[float] = []
@@ -313,8 +335,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="evapo-bench-") as tmp:
         workdir = Path(os.environ.get("EVAPO_BENCH_DIR") or tmp)
-        with services(args.data, workdir) as (fake, api):
-            line = asyncio.run(bench(api, fake, workdir))
+        with services(args.data, workdir) as (fake, api, api_pid):
+            line = asyncio.run(bench(api, fake, workdir, api_pid))
     print(line)
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from types import MappingProxyType
 
 from evapo.sources.coverage import COVERAGE, PRODUCT_FIRST_DAY
 
@@ -66,11 +68,10 @@ def plan_sources(
         raise ValueError("sources: at least one source is needed")
     today = today or datetime.now(UTC).date()
     plan = Plan(lat=lat, lon=lon, start=start, end=end, today=today)
+    windows = _windows(today)
     for name in chosen:
-        cov = COVERAGE[name]
-        area = cov.area_reason(lat, lon)
-        first, last = cov.window(today)
-        first = max(first, PRODUCT_FIRST_DAY)
+        area = COVERAGE[name].area_reason(lat, lon)
+        first, last = windows[name]
         if area is not None:
             plan.per_source[name], plan.reasons[name] = None, area
         elif end < first:
@@ -83,6 +84,17 @@ def plan_sources(
             plan.per_source[name] = (max(start, first), min(end, last))
     plan.unservable = _uncovered(plan, chosen)
     return plan
+
+
+@functools.lru_cache(maxsize=4)
+def _windows(today: date) -> Mapping[str, tuple[date, date]]:
+    """Each source's (first, last) day as of ``today``, first clipped to PRODUCT_FIRST_DAY
+    (read-only: shared by every plan of the day)."""
+    windows = {}
+    for name, cov in COVERAGE.items():
+        first, last = cov.window(today)
+        windows[name] = (max(first, PRODUCT_FIRST_DAY), last)
+    return MappingProxyType(windows)
 
 
 def _check(lat: float, lon: float, start: date, end: date) -> None:
@@ -109,7 +121,10 @@ def _uncovered(plan: Plan, chosen: Sequence[str]) -> list[tuple[date, date, str]
             break
     if cursor <= plan.end:
         gaps.append((cursor, plan.end))
-    horizon = max(COVERAGE[s].window(plan.today)[1] for s in chosen)
+    if not gaps:
+        return []
+    served = _windows(plan.today)
+    horizon = max(served[s][1] for s in chosen)
     out = []
     for gap_first, b in gaps:
         a = gap_first

@@ -131,3 +131,34 @@ async def test_other_paths_are_not_read() -> None:
     downstream = _Recorder()
     await _call(SubmitFastPath(downstream), [b"abc"], path="/api/v1/batches")
     assert downstream.bodies == [b"abc"]
+
+
+FIRST_SUBMISSION = """
+import json, sys, tempfile
+from fastapi.testclient import TestClient
+from evapo.api.app import create_app
+from evapo.config import Settings
+
+db = f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/first.db"
+app = create_app(Settings(database_url=db, upstream_url="http://127.0.0.1:9"), dashboard=False)
+assert "evapo.sources" not in sys.modules
+with TestClient(app) as client:
+    before = set(sys.modules)
+    body = {"lat": -5.09, "lon": -42.8, "start": "2020-01-01", "end": "2020-01-31"}
+    answer = client.post("/api/v1/jobs", json=body)
+    assert answer.status_code == 202, answer.text
+    print("IMPORTED", json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+
+def test_the_first_submission_imports_nothing() -> None:
+    """Start-up imports what a submission needs (it cost the first client ~0.2 s)."""
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-c", FIRST_SUBMISSION]
+    done = subprocess.run(args, check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    marked = [line for line in done.stdout.splitlines() if line.startswith("IMPORTED ")]
+    assert marked, done.stdout[-2000:]
+    assert json.loads(marked[-1].removeprefix("IMPORTED ")) == []

@@ -143,6 +143,14 @@ async def test_unknown_job_closes_4404(api: str) -> None:
     assert socket.close_code == 4404
 
 
+async def test_sockets_are_not_compressed_even_when_the_client_offers_it(api: str) -> None:
+    async with EvapoClient(api) as client:
+        job_id = await _submit(client)
+    async with connect(ws_url(api, job_id), proxy=None, compression="deflate") as socket:
+        assert socket.protocol.extensions == []  # the offer (websockets' default) is declined
+        assert [m["type"] for m in await _messages(socket)][-1] == "SUCCESS"
+
+
 async def test_parallel_jobs_never_see_each_others_events(api: str) -> None:
     async with EvapoClient(api) as client:
         a = await _submit(client, start="2016-01-01", end="2016-12-31")

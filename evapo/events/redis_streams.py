@@ -33,6 +33,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 import redis.asyncio as aioredis
@@ -214,6 +215,14 @@ class _Hub:
                 await task
 
 
+@dataclass
+class _PendingRead:
+    """A read of a stream that followers may share until it is sent."""
+
+    sent: bool = False
+    result: asyncio.Future[list[Event]] | None = None
+
+
 class RedisStreamEventLog:
     """:class:`evapo.events.base.EventLog` on Redis Streams (distributed mode)."""
 
@@ -260,6 +269,7 @@ class RedisStreamEventLog:
         self._append_script = self._redis.register_script(_APPEND_LUA)
         self._floor: dict[str, int] = {}
         self._hub = _Hub(self._redis, db)
+        self._pending_reads: dict[tuple[str, int], _PendingRead] = {}
 
     async def _retrying(self, what: str, op: Callable[[], Awaitable[_T]]) -> _T:
         """Run ``op``, retrying transient connection errors for up to ``retry_for_s`` [s]."""
@@ -302,6 +312,30 @@ class RedisStreamEventLog:
         entries: Any = await self._redis.xrange(stream_key(job_id), min=f"{after + 1}-0")
         return [_decode(entry_id, fields) for entry_id, fields in entries or []]
 
+    async def _shared_range(self, job_id: str, after: int) -> list[Event]:
+        """A follower's ``XRANGE``, shared with the followers of the job that ask for the same
+        range before it is sent: sockets of one job open together, and a hub resubscription
+        makes every follower re-read at once; one read serves them all.
+
+        A read not yet sent when a follower asks is sent after it asked (after it joined the
+        hub, or learnt that it missed news), so it holds all that follower needs.
+        """
+        key = (job_id, after)
+        pending = self._pending_reads.get(key)
+        if pending is None or pending.sent:
+            pending = _PendingRead()
+            self._pending_reads[key] = pending
+            pending.result = asyncio.ensure_future(self._send_shared(key, pending))
+        assert pending.result is not None
+        return list(await asyncio.shield(pending.result))
+
+    async def _send_shared(self, key: tuple[str, int], pending: _PendingRead) -> list[Event]:
+        await asyncio.sleep(0)  # followers asking in this loop turn share the read
+        pending.sent = True
+        if self._pending_reads.get(key) is pending:
+            del self._pending_reads[key]
+        return await self._range(*key)
+
     async def read(self, job_id: str, after: int = 0) -> list[Event]:
         """Every stored event of ``job_id`` with ``seq > after``, in order."""
         if after < 0:
@@ -327,7 +361,7 @@ class RedisStreamEventLog:
             while True:
                 if stale:
                     try:
-                        events = await self._range(job_id, last)
+                        events = await self._shared_range(job_id, last)
                     except _TRANSIENT as exc:
                         log.warning("redis_follow_retry", job_id=job_id, error=str(exc), after=last)
                         events = None

@@ -160,6 +160,43 @@ async def test_follow_after_resumes_without_gap_or_duplicate(
     assert late == [1, 2, 3, 4, 5]
 
 
+async def test_followers_asking_together_share_one_read(job_id: str) -> None:
+    log = RedisStreamEventLog(REDIS_URL, retry_for_s=2.0, recheck_s=RECHECK_S)
+    reads: list[int] = []
+    plain_range = log._range
+
+    async def counted(jid: str, after: int) -> list[Event]:
+        reads.append(after)
+        return await plain_range(jid, after)
+
+    log._range = counted  # type: ignore[method-assign]
+    done = unique("test-rs-done-")
+    try:  # a finished job's follower starts the hub
+        await log.append(Success(job_id=done, summary={}, result_url="/x"))
+        assert [e.seq async for e in log.follow(done) if e is not None] == [1]
+        await asyncio.sleep(0.3)  # subscribed: no resubscription re-read from here on
+        reads.clear()
+        await log.append(progress(job_id, 1))
+
+        async def follower() -> list[int]:
+            return [e.seq async for e in log.follow(job_id) if e is not None]
+
+        together = [asyncio.create_task(follower()) for _ in range(10)]
+        await asyncio.sleep(0.3)
+        assert reads == [0]  # ten sockets of one job: one read
+        late = asyncio.create_task(follower())  # the read was sent before it joined: its own
+        await asyncio.sleep(0.3)
+        assert reads == [0, 0]
+        await log.append(progress(job_id, 2))
+        await log.append(Success(job_id=job_id, summary={}, result_url="/x"))
+        seen = await asyncio.wait_for(asyncio.gather(*together, late), 5)
+        assert seen == [[1, 2, 3]] * 11  # every event once, the live ones included
+        assert reads == [0, 0]
+    finally:
+        await log._redis.delete(stream_key(done))
+        await log.close()
+
+
 async def test_two_jobs_never_see_each_others_events(log: RedisStreamEventLog) -> None:
     a, b = unique("test-rs-a-"), unique("test-rs-b-")
     try:

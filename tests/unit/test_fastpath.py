@@ -162,3 +162,71 @@ def test_the_first_submission_imports_nothing() -> None:
     marked = [line for line in done.stdout.splitlines() if line.startswith("IMPORTED ")]
     assert marked, done.stdout[-2000:]
     assert json.loads(marked[-1].removeprefix("IMPORTED ")) == []
+
+
+NO_SPANS = """
+import tempfile
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import NoOpTracer, TracerProvider
+
+started: list[str] = []
+
+
+class Recording(NoOpTracer):
+    def start_span(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        started.append(name)
+        return super().start_span(name, *args, **kwargs)
+
+    def start_as_current_span(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        started.append(name)
+        return super().start_as_current_span(name, *args, **kwargs)
+
+
+class Provider(TracerProvider):
+    def get_tracer(self, *args: Any, **kwargs: Any) -> Any:
+        return Recording()
+
+
+trace.set_tracer_provider(Provider())
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from evapo.api.app import create_app
+from evapo.config import Settings
+
+plain = FastAPI()
+
+
+@plain.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+with TestClient(plain) as client:
+    client.get("/health")
+print("PLAIN", len(started))
+started.clear()
+db = f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/spans.db"
+app = create_app(Settings(database_url=db, upstream_url="http://127.0.0.1:9"), dashboard=False)
+with TestClient(app) as client:
+    client.get("/health")
+print("EVAPO", len(started))
+"""
+
+
+def test_fastapis_own_telemetry_is_off() -> None:
+    """With an OpenTelemetry tracer set up, a bare FastAPI app traces requests; Evapo's does not
+    (it looked the providers up on every request; Evapo serves Prometheus /metrics instead)."""
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-c", NO_SPANS]
+    done = subprocess.run(args, check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    counts = dict(
+        line.split() for line in done.stdout.splitlines() if line.startswith(("PLAIN", "EVAPO"))
+    )
+    assert int(counts["PLAIN"]) > 0  # the recording tracer does see FastAPI's spans
+    assert int(counts["EVAPO"]) == 0

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from evapo.config import Settings
 from evapo.events.base import EventLog
 from evapo.jobs.base import JobRunner
+from evapo.jobs.recent import RecentJobs
 from evapo.logging import get_logger
 from evapo.store.db import make_engine
 from evapo.store.jobs import JobStore
@@ -55,6 +56,8 @@ class Services:
     upstream: Upstream | None = None
     foreground: Foreground | None = None
     """Embedded mode: requests and deliveries in flight; job work pauses for them."""
+    recent_jobs: RecentJobs | None = None
+    """API processes: the jobs accepted here lately (their sockets skip a store read)."""
     compute: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(COMPUTE_THREADS, thread_name_prefix="evapo-cpu")
     )
@@ -169,6 +172,8 @@ async def open_services(settings: Settings, *, runner: bool = True) -> Services:
         foreground=foreground,
     )
     if runner:
+        # Fewer than the in-memory log keeps, so a job remembered here still has its events.
+        services.recent_jobs = RecentJobs(min(4096, max(1, settings.event_retention_jobs // 2)))
         services.runner = _runner(settings, services)
         await services.runner.start()
     log.info("services_open", mode=settings.mode, runner=runner)

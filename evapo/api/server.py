@@ -71,15 +71,20 @@ def frozen_after_startup(app: ASGIApp) -> ASGIApp:
 
 @contextmanager
 def run_in_thread(
-    settings: Settings, *, dashboard: bool = False, host: str = "127.0.0.1"
+    settings: Settings,
+    *,
+    dashboard: bool = False,
+    host: str = "127.0.0.1",
+    app: ASGIApp | None = None,
 ) -> Iterator[str]:
-    """Start the app in a daemon thread on a free port; yield its base URL; stop on exit."""
+    """Start the app (or ``app``, built by the caller) in a daemon thread on a free port;
+    yield its base URL; stop on exit."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     port = int(sock.getsockname()[1])
     config = uvicorn.Config(
-        create_app(settings, dashboard=dashboard),
+        app if app is not None else create_app(settings, dashboard=dashboard),
         log_level="warning",
         access_log=False,
         ws_per_message_deflate=WS_COMPRESSION,

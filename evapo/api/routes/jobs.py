@@ -104,6 +104,8 @@ async def accept_job(services: Services, spec: JobCreate, client: str | None) ->
     assert services.runner is not None
     job_id = _job_ids.next()
     await services.store.create(job_id, spec)
+    if services.recent_jobs is not None:
+        services.recent_jobs.add(job_id)
     await services.runner.submit(job_id)
     metrics.JOBS_SUBMITTED.inc()
     log.info("job_submitted", job_id=job_id, client=client, days=(spec.end - spec.start).days + 1)

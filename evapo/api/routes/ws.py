@@ -3,9 +3,10 @@
 Opening a socket costs one event-log read when the log already holds the job's events (the
 common case: a running or finished job); the job store is asked only when the log has nothing
 after ``after`` (unknown job -> 4404, queued job, or a final job whose events the log no longer
-holds -> its outcome). While a socket idles, every ``IDLE_CHECK_TICKS``-th HEARTBEAT also checks
-the store, so a job that ended without its terminal event reaching the log (its process died in
-between) still ends the socket with its outcome.
+holds -> its outcome), and not for a job this process accepted lately
+(:mod:`evapo.jobs.recent`). While a socket idles, every ``IDLE_CHECK_TICKS``-th HEARTBEAT also
+checks the store, so a job that ended without its terminal event reaching the log (its process
+died in between) still ends the socket with its outcome.
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ async def job_events(
     if replay and is_terminal(replay[-1]):
         await _replay_all(websocket, replay)
         return
-    if not replay:
+    if not replay and not (services.recent_jobs and job_id in services.recent_jobs):
         job = await _shared(store, job_id, lambda: store.get(job_id))
         if job is None:
             await _close(websocket, UNKNOWN_JOB, f"unknown job {job_id}")

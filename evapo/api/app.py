@@ -18,6 +18,7 @@ from evapo.api.errors import ErrorShieldMiddleware, validation_failed
 from evapo.api.fastpath import SubmitFastPath
 from evapo.api.limits import LimitsMiddleware, client_limits
 from evapo.api.routes import api_router
+from evapo.api.warm import warm_connections
 from evapo.config import Settings, get_settings
 from evapo.services import close_services, open_services
 
@@ -79,6 +80,8 @@ def create_app(settings: Settings | None = None, *, dashboard: bool = True) -> F
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         preload_modules()
         app.state.services = await open_services(settings, runner=True)
+        if settings.mode == "distributed":
+            await warm_connections(app.state.services, limits)
         try:
             yield
         finally:

@@ -282,6 +282,10 @@ class SharedLimits:
         except (RedisError, OSError) as exc:
             self._fallback("close_socket", exc)  # the lease runs out by itself
 
+    async def ping(self) -> bool:
+        """True when Redis answers a PING now."""
+        return bool(await self._redis.ping())
+
     async def renew(self) -> None:
         """Renew the leases of every socket open in this process."""
         for client, members in list(self._open_here.items()):

@@ -388,17 +388,21 @@ async def _worker_running(settings: Settings, job_id: str) -> str:
     return names[0].split("@", 1)[0]
 
 
-def test_worker_refuses_the_embedded_mode() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "evapo", "worker"],
-        env={k: v for k, v in os.environ.items() if not k.startswith("EVAPO_")}
-        | {"EVAPO_MODE": "embedded"},
+def _worker_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``evapo worker ARGS`` with only ``env`` of the EVAPO_ settings; its outcome."""
+    return subprocess.run(
+        [sys.executable, "-m", "evapo", "worker", *args],
+        env={k: v for k, v in os.environ.items() if not k.startswith("EVAPO_")} | env,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
         cwd=Path(__file__).resolve().parents[2],
     )
+
+
+def test_worker_refuses_the_embedded_mode() -> None:
+    done = _worker_cli(EVAPO_MODE="embedded")
     assert done.returncode == 2
     assert "EVAPO_MODE" in done.stderr
 
@@ -417,15 +421,8 @@ def test_worker_and_its_pool_run_at_lower_cpu_priority(stack: Stack) -> None:
 
 
 def test_worker_refuses_a_niceness_out_of_range() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "evapo", "worker", "--nice", "20"],
-        env={k: v for k, v in os.environ.items() if not k.startswith("EVAPO_")}
-        | {"EVAPO_MODE": "distributed", "EVAPO_DATABASE_URL": "postgresql+psycopg://u@h/d"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=Path(__file__).resolve().parents[2],
+    done = _worker_cli(
+        "--nice", "20", EVAPO_MODE="distributed", EVAPO_DATABASE_URL="postgresql+psycopg://u@h/d"
     )
     assert done.returncode == 2
     assert "--nice must be between 0 and 19, got 20" in done.stderr

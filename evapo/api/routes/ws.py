@@ -141,7 +141,8 @@ async def job_events(
     if replay and is_terminal(replay[-1]):
         await _replay_all(websocket, replay)
         return
-    if not replay and not (services.recent_jobs and job_id in services.recent_jobs):
+    recent = services.recent_jobs
+    if not replay and not (recent is not None and job_id in recent):
         job = await _shared(store, job_id, lambda: store.get(job_id))
         if job is None:
             await _close(websocket, UNKNOWN_JOB, f"unknown job {job_id}")

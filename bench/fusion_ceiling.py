@@ -8,12 +8,16 @@ per-city scores (KGE, MAE, R2, mean |PBIAS|, and the KGE terms 1-r, |alpha-1|, |
   lon < -47 deg, the rest);
 * ``huber loo``: the same chain with the pooled models fitted by Huber IRLS (c = 1.345 robust SD)
   instead of least squares;
+* ``raw ...``: the pooled two-source linear stack alone (no local correction, no anomaly scale),
+  leave-one-out and leave-region-out, with candidate predictors appended: each source's
+  precipitation, Open-Meteo's own ET0 (the ``open_meteo_eto`` folder), site elevation, a
+  latitude/longitude trend;
 * two *oracle* bounds that use each city's own reference (leakage on purpose, never a product):
   the leave-one-out prediction rescaled to the city's true mean and SD, and multiplied by the
   city's true monthly ratios. They bound what any per-city bias/variance correction can reach
   with the day-to-day skill (r) the sources give.
 
-Run: ``.venv/bin/python -m bench.fusion_ceiling`` (about a minute on 2 cores).
+Run: ``.venv/bin/python -m bench.fusion_ceiling`` (a minute or two on 2 cores).
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from evapo import calibration as cal_mod
-from evapo.calibration import SiteDesign, fit_from_designs, site_design
+from evapo.calibration import ReferenceSite, SiteDesign, fit_from_designs, site_design
 from evapo.logging import configure_logging
 from evapo.schema import FloatArray
+from evapo.science import fusion
 from evapo.science.fusion import fuse_point
 from evapo.science.metrics import kge, mae, pbias, pearson_r
 from evapo.validation import read_reference
@@ -104,6 +109,84 @@ def huber_weights(
     return out
 
 
+Extra = Callable[[ReferenceSite, SiteDesign], list[FloatArray]]
+"""Candidate predictor columns of one site, on its design's dates."""
+
+
+def _shifted(x: FloatArray, days: int) -> FloatArray:
+    """``x`` delayed by ``days`` (NaN where the shift leaves no value)."""
+    out = np.full_like(x, np.nan)
+    if days > 0:
+        out[days:] = x[:-days]
+    else:
+        out[:days] = x[-days:]
+    return out
+
+
+def _precipitation(ref: ReferenceSite, design: SiteDesign) -> list[FloatArray]:
+    """log(1 + P) and the rain-day indicator (P > 1 mm) of each source."""
+    cols = []
+    for series in ref.sources.values():
+        p = np.full(len(design.dates), np.nan)
+        p[np.searchsorted(design.dates, series.dates)] = series["precip_mm"]
+        cols += [np.log1p(np.maximum(p, 0.0)), np.where(np.isfinite(p), p > 1.0, np.nan)]
+    return cols
+
+
+def _provider_eto(ref: ReferenceSite, design: SiteDesign) -> list[FloatArray]:
+    """Open-Meteo's own ET0 with the previous and next day's."""
+    e = ref.extra["openmeteo_eto"]
+    return [e, _shifted(e, 1), _shifted(e, -1)]
+
+
+def _elevation(ref: ReferenceSite, design: SiteDesign) -> list[FloatArray]:
+    """Site elevation [km], alone and times NASA POWER's FAO-56 ET0."""
+    z = ref.site.elevation_m / 1000.0
+    return [np.full(len(design.dates), z), z * design.families["nasa_power"].features[:, 0]]
+
+
+def _lat_lon(ref: ReferenceSite, design: SiteDesign) -> list[FloatArray]:
+    """A linear latitude/longitude trend [10 deg], and latitude times NASA POWER's ET0."""
+    lat, lon = ref.site.lat / 10.0, ref.site.lon / 10.0
+    n = len(design.dates)
+    return [np.full(n, lat), np.full(n, lon), lat * design.families["nasa_power"].features[:, 0]]
+
+
+RAW_VARIANTS: dict[str, Sequence[Extra]] = {
+    "raw stack": (),
+    "raw + precipitation": (_precipitation,),
+    "raw + Open-Meteo own ET0": (_provider_eto,),
+    "raw + both": (_precipitation, _provider_eto),
+    "raw + elevation": (_elevation,),
+    "raw + lat/lon trend": (_lat_lon,),
+}
+
+
+def raw_stack(
+    refs: Sequence[ReferenceSite],
+    designs: Sequence[SiteDesign],
+    extras: Sequence[Extra],
+    groups: Sequence[Sequence[int]],
+) -> list[list[float]]:
+    """Per-city terms of the pooled two-source least squares plus ``extras``, each group of
+    cities predicted by a fit on the others."""
+    xs, ys = [], []
+    for ref, design in zip(refs, designs, strict=True):
+        x = fusion.model_matrix(design.common, design.families, ("nasa_power", "openmeteo"))
+        cols = [c for extra in extras for c in extra(ref, design)]
+        xs.append(np.column_stack([x, *cols]) if cols else x)
+        ys.append(design.truth)
+    rows: dict[int, list[float]] = {}
+    for group in groups:
+        x = np.vstack([a for j, a in enumerate(xs) if j not in group])
+        y = np.concatenate([a for j, a in enumerate(ys) if j not in group])
+        ok = np.isfinite(x).all(axis=1) & np.isfinite(y)
+        coef = cal_mod._solve(cal_mod.gram(x[ok]), x[ok].T @ y[ok])
+        for k in group:
+            rows[k] = terms(xs[k] @ coef, ys[k])
+    return [rows[k] for k in range(len(refs))]
+
+
 def main() -> None:
     """Run every variant and print one line each."""
     configure_logging("WARNING", json=False)
@@ -153,6 +236,10 @@ def main() -> None:
         monthly.append(terms(p * ratio[month], t))
     print(line("oracle: own mean and SD", mean_sd))
     print(line("oracle: own monthly ratios", monthly))
+    for folds, groups in (("loo", [[k] for k in range(n)]), ("lro", [south, west, rest])):
+        for label, extras in RAW_VARIANTS.items():
+            rows = raw_stack(refs, designs, extras, groups)
+            print(line(f"{label} {folds}", rows), flush=True)
 
 
 if __name__ == "__main__":

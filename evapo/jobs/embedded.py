@@ -68,6 +68,7 @@ class EmbeddedJobRunner:
         self._waiting: set[str] = set()
         self._cancel_signals: dict[str, asyncio.Event] = {}
         self._running = False
+        self._heartbeat: asyncio.Task[None] | None = None  # on the caller's (API) loop
 
     async def start(self) -> None:
         """Fail what a crashed process left open, start the loop thread, then accept work."""
@@ -95,6 +96,8 @@ class EmbeddedJobRunner:
         except BaseException:
             await self._halt_loop()
             raise
+        if self._foreground is not None:
+            self._heartbeat = asyncio.create_task(self._foreground.heartbeat())
         self._running = True
 
     async def _open(self) -> None:
@@ -142,7 +145,14 @@ class EmbeddedJobRunner:
     async def _run_limited(self, job_id: str, semaphore: asyncio.Semaphore) -> None:
         async with semaphore:
             self._waiting.discard(job_id)
-            await self._run(job_id)
+            if self._foreground is None:
+                await self._run(job_id)
+                return
+            self._foreground.working += 1
+            try:
+                await self._run(job_id)
+            finally:
+                self._foreground.working -= 1
 
     async def _run(self, job_id: str) -> None:
         if self._execute is not None:
@@ -184,6 +194,10 @@ class EmbeddedJobRunner:
         if self._loop is None:
             return
         self._running = False
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
+            self._heartbeat = None
         try:
             await self._on_loop(self._close())
         finally:

@@ -136,3 +136,108 @@ def test_compute_waits_for_quiet_before_it_starts() -> None:
 
     assert _when_quiet(wait_quiet, work) == 42
     assert calls == ["quiet", "work"]
+
+
+def test_lag_counts_only_while_the_loop_is_watched() -> None:
+    foreground = Foreground(max_wait_s=30, lag_s=0.02)
+    time.sleep(0.05)
+    assert not foreground.lagging and not foreground.busy  # no beat yet: not watched
+    foreground.beat()
+    assert not foreground.lagging
+    time.sleep(0.05)
+    assert foreground.lagging and foreground.busy  # the last beat is older than lag_s
+    foreground.beat(watched=False)
+    assert not foreground.lagging
+
+
+def test_wait_quiet_wakes_on_the_next_beat() -> None:
+    foreground = Foreground(max_wait_s=30, lag_s=0.01)
+    foreground.beat()
+    time.sleep(0.03)
+    waited: list[float] = []
+    waiter = threading.Thread(target=lambda: waited.append(foreground.wait_quiet()))
+    waiter.start()
+    waiter.join(0.2)
+    assert waiter.is_alive()  # the loop is lagging: job work waits
+    foreground.beat()
+    waiter.join(5)
+    assert not waiter.is_alive() and waited[0] < 30
+
+
+def test_rejects_non_positive_lag() -> None:
+    with pytest.raises(ValueError, match="lag_s"):
+        Foreground(lag_s=0)
+
+
+def _block_loop(seconds: float) -> None:
+    """Hold the calling thread, and so its event loop, for ``seconds`` (a busy API loop)."""
+    time.sleep(seconds)
+
+
+async def test_jobs_pause_while_the_api_loop_is_blocked(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'f.db'}")
+    store = JobStore(engine)
+    await store.init()
+    turns = [0]
+    stop = threading.Event()
+
+    @asynccontextmanager
+    async def open_execute() -> AsyncIterator[Execute]:
+        async def execute(job_id: str) -> None:
+            while not stop.is_set():  # every turn goes through the polite selector
+                turns[0] += 1
+                await asyncio.sleep(0)
+
+        yield execute
+
+    foreground = Foreground(max_wait_s=30, lag_s=0.02)
+    runner = EmbeddedJobRunner(
+        open_execute, store=store, events=MemoryEventLog(), max_concurrent=1, foreground=foreground
+    )
+    await runner.start()
+    try:
+        await runner.submit("j")
+        for _ in range(500):  # until the job works and the heartbeat watches it
+            await asyncio.sleep(0.01)
+            if foreground.watched and turns[0] > 100 and not foreground.lagging:
+                break
+        assert foreground.working == 1 and foreground.watched
+        _block_loop(0.1)  # this loop is busy: no heartbeat
+        paused_at = turns[0]
+        _block_loop(0.2)
+        assert turns[0] == paused_at
+        await asyncio.sleep(0.1)  # the loop turns again: the job resumes
+        assert turns[0] > paused_at
+    finally:
+        stop.set()
+        await runner.stop()
+        await store.close()
+        await engine.dispose()
+    assert foreground.working == 0 and not foreground.watched
+
+
+async def test_an_idle_runner_is_not_watched(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'f.db'}")
+    store = JobStore(engine)
+    await store.init()
+
+    @asynccontextmanager
+    async def open_execute() -> AsyncIterator[Execute]:
+        async def execute(job_id: str) -> None:
+            return None
+
+        yield execute
+
+    foreground = Foreground(max_wait_s=30, lag_s=0.01)
+    runner = EmbeddedJobRunner(
+        open_execute, store=store, events=MemoryEventLog(), max_concurrent=1, foreground=foreground
+    )
+    await runner.start()
+    try:
+        await asyncio.sleep(0.05)
+        _block_loop(0.05)  # the loop blocks, but no job works: nothing to pause for
+        assert not foreground.watched and not foreground.lagging
+    finally:
+        await runner.stop()
+        await store.close()
+        await engine.dispose()

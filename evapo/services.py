@@ -54,15 +54,15 @@ class Services:
     calibration: Calibration | None
     runner: JobRunner | None = None
     upstream: Upstream | None = None
+    """Process-wide upstream HTTP client (connection pool); jobs wrap it in their own Upstream."""
     foreground: Foreground | None = None
-    """Embedded mode: requests and deliveries in flight; job work pauses for them."""
+    """Embedded mode: requests and deliveries in flight, API loop lag; job work pauses for them."""
     recent_jobs: RecentJobs | None = None
     """API processes: the jobs accepted here lately (their sockets skip a store read)."""
     compute: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(COMPUTE_THREADS, thread_name_prefix="evapo-cpu")
     )
     """Threads for the jobs' CPU work (quality, fusion, rows), off the event loop."""
-    """Process-wide upstream HTTP client (connection pool); jobs wrap it in their own Upstream."""
 
     def job_upstream(self) -> Upstream:
         """A per-job Upstream (its own request counts) on the shared connection pool."""

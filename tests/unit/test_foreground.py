@@ -51,34 +51,44 @@ def test_rejects_negative_wait() -> None:
         Foreground(max_wait_s=-1)
 
 
-async def test_jobs_wait_for_requests_in_flight(tmp_path: Path) -> None:
+@asynccontextmanager
+async def _runner(
+    tmp_path: Path, execute: Execute, foreground: Foreground
+) -> AsyncIterator[EmbeddedJobRunner]:
+    """A started one-job-at-a-time runner on a fresh SQLite store; stopped and closed after."""
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'f.db'}")
     store = JobStore(engine)
     await store.init()
-    started = threading.Event()
 
     @asynccontextmanager
     async def open_execute() -> AsyncIterator[Execute]:
-        async def execute(job_id: str) -> None:
-            started.set()
-
         yield execute
 
-    foreground = Foreground(max_wait_s=30)
     runner = EmbeddedJobRunner(
         open_execute, store=store, events=MemoryEventLog(), max_concurrent=1, foreground=foreground
     )
     await runner.start()
     try:
+        yield runner
+    finally:
+        await runner.stop()
+        await store.close()
+        await engine.dispose()
+
+
+async def test_jobs_wait_for_requests_in_flight(tmp_path: Path) -> None:
+    started = threading.Event()
+
+    async def execute(job_id: str) -> None:
+        started.set()
+
+    foreground = Foreground(max_wait_s=30)
+    async with _runner(tmp_path, execute, foreground) as runner:
         foreground.enter()  # a request is being answered
         await runner.submit("j")
         assert not await asyncio.to_thread(started.wait, 0.3)
         foreground.leave()
         assert await asyncio.to_thread(started.wait, 5)
-    finally:
-        await runner.stop()
-        await store.close()
-        await engine.dispose()
 
 
 def test_urgent_writers_pass_waiting_bookkeeping() -> None:
@@ -175,27 +185,16 @@ def _block_loop(seconds: float) -> None:
 
 
 async def test_jobs_pause_while_the_api_loop_is_blocked(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'f.db'}")
-    store = JobStore(engine)
-    await store.init()
     turns = [0]
     stop = threading.Event()
 
-    @asynccontextmanager
-    async def open_execute() -> AsyncIterator[Execute]:
-        async def execute(job_id: str) -> None:
-            while not stop.is_set():  # every turn goes through the polite selector
-                turns[0] += 1
-                await asyncio.sleep(0)
-
-        yield execute
+    async def execute(job_id: str) -> None:
+        while not stop.is_set():  # every turn goes through the polite selector
+            turns[0] += 1
+            await asyncio.sleep(0)
 
     foreground = Foreground(max_wait_s=30, lag_s=0.02)
-    runner = EmbeddedJobRunner(
-        open_execute, store=store, events=MemoryEventLog(), max_concurrent=1, foreground=foreground
-    )
-    await runner.start()
-    try:
+    async with _runner(tmp_path, execute, foreground) as runner:
         await runner.submit("j")
         for _ in range(500):  # until the job works and the heartbeat watches it
             await asyncio.sleep(0.01)
@@ -208,36 +207,16 @@ async def test_jobs_pause_while_the_api_loop_is_blocked(tmp_path: Path) -> None:
         assert turns[0] == paused_at
         await asyncio.sleep(0.1)  # the loop turns again: the job resumes
         assert turns[0] > paused_at
-    finally:
         stop.set()
-        await runner.stop()
-        await store.close()
-        await engine.dispose()
     assert foreground.working == 0 and not foreground.watched
 
 
 async def test_an_idle_runner_is_not_watched(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'f.db'}")
-    store = JobStore(engine)
-    await store.init()
-
-    @asynccontextmanager
-    async def open_execute() -> AsyncIterator[Execute]:
-        async def execute(job_id: str) -> None:
-            return None
-
-        yield execute
+    async def execute(job_id: str) -> None:
+        return None
 
     foreground = Foreground(max_wait_s=30, lag_s=0.01)
-    runner = EmbeddedJobRunner(
-        open_execute, store=store, events=MemoryEventLog(), max_concurrent=1, foreground=foreground
-    )
-    await runner.start()
-    try:
+    async with _runner(tmp_path, execute, foreground):
         await asyncio.sleep(0.05)
         _block_loop(0.05)  # the loop blocks, but no job works: nothing to pause for
         assert not foreground.watched and not foreground.lagging
-    finally:
-        await runner.stop()
-        await store.close()
-        await engine.dispose()

@@ -86,21 +86,28 @@ def date_mode(start: date, end: date, *, today: date) -> str:
     return "historical"
 
 
-def check_spec(
-    spec: JobSpec, settings: Settings, *, today: date | None = None
-) -> list[SpecProblem]:
-    """Cross-field checks beyond the model's own: date order, span limit, days nobody can serve."""
-    from evapo.sources import plan_sources
-
-    if spec.start > spec.end:
-        return [SpecProblem("start", f"start {spec.start} is after end {spec.end}")]
-    days = (spec.end - spec.start).days + 1
+def date_problems(start: date, end: date, settings: Settings) -> list[SpecProblem]:
+    """Date order, then the span limit (checked even when other fields are invalid)."""
+    if start > end:
+        return [SpecProblem("start", f"start {start} is after end {end}")]
+    days = (end - start).days + 1
     if days > settings.max_span_days:
         return [
             SpecProblem(
                 "end", f"the range has {days} days; at most {settings.max_span_days} are allowed"
             )
         ]
+    return []
+
+
+def check_spec(
+    spec: JobSpec, settings: Settings, *, today: date | None = None
+) -> list[SpecProblem]:
+    """Cross-field checks beyond the model's own: date order, span limit, days nobody can serve."""
+    from evapo.sources import plan_sources
+
+    if problems := date_problems(spec.start, spec.end, settings):
+        return problems
     plan = plan_sources(
         spec.lat, spec.lon, spec.start, spec.end, sources=spec.sources, today=today or today_utc()
     )

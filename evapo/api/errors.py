@@ -16,6 +16,7 @@ import math
 import re
 import traceback
 import uuid
+from datetime import date
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
@@ -26,13 +27,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from evapo.config import Settings
 from evapo.logging import get_logger
+from evapo.pipeline import date_problems
 
 log = get_logger(__name__)
 
 RETRY_AFTER_S = 5
 """``Retry-After`` sent with a 503 [s]."""
 _JOB_ID = re.compile(r"/(?:jobs|batches)/([0-9A-Za-z_-]{6,64})")
+SUBMIT_PATH = "/api/v1/jobs"
 
 
 def classify(exc: BaseException) -> tuple[int, str, str]:
@@ -65,7 +69,30 @@ async def validation_failed(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's 422 answer, also when the rejected input holds NaN or Infinity
     (``{"lat": NaN}`` is accepted by Python's JSON parser, and rendering it back failed)."""
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
+    errors = list(exc.errors())
+    if request.method == "POST" and request.url.path == SUBMIT_PATH:
+        errors += _date_errors(exc.body, errors, request.app.state.settings)
+    return JSONResponse({"detail": _finite(jsonable_encoder(errors))}, status_code=422)
+
+
+def _date_errors(body: object, errors: list[Any], settings: Settings) -> list[dict[str, Any]]:
+    """A submission's date-order and span problems, when other fields failed validation first.
+
+    The model stops before its cross-field checks, so without these a body with a bad ``lat``
+    and ``start`` after ``end`` would name only ``lat``.
+    """
+    if not isinstance(body, dict):
+        return []
+    if any(tuple(e.get("loc", ()))[:2] in (("body", "start"), ("body", "end")) for e in errors):
+        return []
+    try:
+        start, end = date.fromisoformat(body["start"]), date.fromisoformat(body["end"])
+    except (KeyError, TypeError, ValueError):
+        return []
+    return [
+        {"type": "value_error", "loc": ("body", p.field), "msg": p.message, "input": body[p.field]}
+        for p in date_problems(start, end, settings)
+    ]
 
 
 class ErrorShieldMiddleware:

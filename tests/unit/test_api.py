@@ -64,6 +64,29 @@ def test_several_bad_fields_are_all_named(client: TestClient) -> None:
     assert fields == {"lat", "lon", "start", "end"}
 
 
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"lat": 91, "start": "2021-01-01"}, {"lat": "less than", "start": "after end"}),
+        ({"lon": 500, "end": "2021-12-31"}, {"lon": "less than", "end": "at most 400"}),
+        ({"sources": [], "start": "2021-01-01"}, {"sources": "at least", "start": "after end"}),
+        ({"lat": 91}, {"lat": "less than"}),
+        ({"lat": 91, "start": "2021-01-01", "end": "nope"}, {"lat": "less than", "end": "date"}),
+    ],
+)
+def test_date_problems_are_named_with_other_bad_fields(
+    client: TestClient, change: dict[str, object], named: dict[str, str]
+) -> None:
+    before = client.get("/api/v1/jobs").json()["jobs"]
+    response = client.post("/api/v1/jobs", json=VALID | change)
+    assert response.status_code == 422, response.text
+    errors = response.json()["detail"]
+    assert {e["loc"][-1] for e in errors} == set(named), errors
+    for field, why in named.items():
+        assert any(e["loc"][-1] == field and why in e["msg"] for e in errors), errors
+    assert client.get("/api/v1/jobs").json()["jobs"] == before
+
+
 def test_unknown_api_paths_answer_json_404(client: TestClient) -> None:
     for method, path in (("GET", "/api/v1/nope"), ("POST", "/api/v2/jobs"), ("GET", "/api/")):
         response = client.request(method, path)

@@ -34,7 +34,8 @@ LAG_S = 0.01
 
 
 class Foreground:
-    """How many requests the API is answering; the job loop waits while any is."""
+    """How many requests the API is answering and whether its loop lags; job work waits while
+    either is so."""
 
     def __init__(self, *, max_wait_s: float = 0.02, lag_s: float = LAG_S) -> None:
         if max_wait_s < 0:

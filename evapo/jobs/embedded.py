@@ -236,11 +236,28 @@ async def _as_coroutine(awaitable: Awaitable[_T]) -> _T:
 
 
 def _run_forever(loop: asyncio.AbstractEventLoop) -> None:
-    """The runner thread: run the loop until stopped, then close it."""
+    """The runner thread: run the loop until stopped, then close it.
+
+    Tasks still pending then (a job's own sub-tasks, a store's group commit) are cancelled and
+    run to their end first, as ``asyncio.run`` does: a task dropped half-way would leave its
+    database greenlet suspended in a thread about to die, for the main thread to clean up.
+    """
     asyncio.set_event_loop(loop)
     try:
         loop.run_forever()
     finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.run_until_complete(loop.shutdown_default_executor())
-        loop.close()
+        try:
+            _cancel_remaining(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
+
+
+def _cancel_remaining(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel every task left on the stopped ``loop`` and run them until they are done."""
+    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))

@@ -147,6 +147,31 @@ async def test_stop_cancels_running_jobs(store: JobStore) -> None:
     assert cancelled == ["forever"]
 
 
+async def test_stop_ends_tasks_a_job_left_behind(store: JobStore) -> None:
+    ended: list[str] = []
+    left: list[asyncio.Future[None]] = []
+
+    async def background() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            ended.append(threading.current_thread().name)
+
+    async def execute(job_id: str) -> None:
+        left.append(asyncio.ensure_future(background()))  # not awaited: outlives the job
+
+    runner = EmbeddedJobRunner(
+        opener(execute), store=store, events=MemoryEventLog(), max_concurrent=1
+    )
+    await runner.start()
+    await runner.submit("j")
+    await runner.wait_idle()
+    assert ended == []
+    await runner.stop()
+    assert ended == ["evapo-jobs"]  # cancelled and run to its end on the runner's thread
+    assert left[0].cancelled()
+
+
 async def test_start_fails_jobs_a_crash_left_open(store: JobStore) -> None:
     await store.create("queued", SPEC)
     await store.create("running", SPEC)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -10,7 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,28 @@ def die_with_parent(argv: list[str]) -> list[str]:
 
 
 def free_port() -> int:
-    """An unused TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """An unused TCP port on loopback (below the ephemeral range: see ``free_port_block``)."""
+    return free_port_block(1) + 1
+
+
+def free_port_block(count: int) -> int:
+    """A base port whose ``count`` next ports (base + 1 .. base + count) are all unused now.
+
+    Chosen below Linux's ephemeral range (32768+), where outgoing connections take their local
+    ports: there only a listener could claim one before the child binds it.
+    """
+    rng = random.SystemRandom()
+    for _ in range(200):
+        base = rng.randrange(20_000, 32_000 - count)
+        with ExitStack() as held:
+            try:
+                for port in range(base + 1, base + count + 1):
+                    sock = held.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return base
+    raise RuntimeError(f"no block of {count} free ports found")
 
 
 def wait_port(

@@ -28,7 +28,7 @@ from tests.integration.distributed_support import (
     TEST_REDIS_DB,
     child_env,
     die_with_parent,
-    free_port,
+    free_port_block,
     temp_database,
     unique,
 )
@@ -52,11 +52,11 @@ class Topology:
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[Topology]:
     run_dir = tmp_path_factory.mktemp("run-distributed")
-    api_ports = [free_port(), free_port()]
-    metrics_base = free_port()
-    while any(metrics_base + n in api_ports for n in (1, 2)):
-        metrics_base = free_port()
-    flower_port, fake_port = free_port(), free_port()
+    # One block of six free ports: APIs, the workers' metrics (base + 2 + n), Flower, fake APIs.
+    base = free_port_block(6)
+    api_ports = [base + 1, base + 2]
+    metrics_base = base + 2
+    flower_port, fake_port = base + 5, base + 6
     output = run_dir / "script.out"
     with temp_database() as db_url, output.open("wb") as out:
         env = child_env(

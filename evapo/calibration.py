@@ -4,6 +4,11 @@ The artefact is a small versioned JSON file (:data:`SCHEMA_VERSION`), built by
 ``evapo calibrate`` from a reference folder and loaded by the service at start. It holds learned
 parameters only, never the reference data. :func:`fit_calibration` learns it from
 :class:`ReferenceSite` objects (see :mod:`evapo.validation` for reading a folder).
+
+:class:`Anchors` are the other half, kept apart because they are derived daily data: the
+calibrated chain's held-out daily errors at the reference sites, which let a point near those
+sites be corrected with the same day's reference (``evapo calibrate --anchors FILE``, setting
+``anchors_path``). Without them the artefact alone applies.
 """
 
 from __future__ import annotations
@@ -39,6 +44,10 @@ DEFAULT_PRIOR_STRENGTH: Final = 0.5
 """Weight of "no local correction" (ratio 1) against the sites' weights [-]."""
 MAX_ANOMALY_SCALE: Final = 1.2
 """Cap on the variance-preserving factor [-]: beyond it, rescaling adds more error than skill."""
+MAX_SILL: Final = 0.95
+"""Upper limit of the fitted error correlation between two sites [-] (a nugget of 5 % or more)."""
+MIN_ANCHOR_PAIRS: Final = 15
+"""Fewest site pairs (six sites) from which the error correlation model is learned [-]."""
 RIDGE: Final = 1e-6
 """Ridge penalty relative to the mean diagonal of X'X [-] (numerical safety only)."""
 
@@ -68,6 +77,27 @@ class Domain:
     prior_strength: float = DEFAULT_PRIOR_STRENGTH
     bbox: tuple[float, float, float, float] = (-90.0, -180.0, 90.0, 180.0)
     """Bounding box of the reference sites (south, west, north, east) [deg], informative."""
+
+
+@dataclass
+class Anchoring:
+    """Correlation of the chain's daily errors between sites: ``sill exp(-d / range_km)``.
+
+    Learned from the reference sites' held-out errors; it sets how far, and how much, the same
+    day's reference at nearby sites corrects a point (``fusion.anchor_correction``). A sill of 0
+    turns anchoring off.
+    """
+
+    sill: float = 0.0
+    range_km: float = 100.0
+    pairs: int = 0
+    """Number of site pairs the model was fitted on."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.sill < 1.0:
+            raise CalibrationError(f"anchoring.sill: {self.sill} is outside [0, 1)")
+        if not self.range_km > 0.0:
+            raise CalibrationError(f"anchoring.range_km: {self.range_km} must be > 0")
 
 
 @dataclass
@@ -113,6 +143,9 @@ class Calibration:
             "family": list(fusion.FAMILY_FEATURES),
         }
     )
+    anchoring: Anchoring = field(default_factory=Anchoring)
+    anchors: Anchors | None = field(default=None, repr=False, compare=False)
+    """Daily held-out errors at the reference sites, when given; never part of the artefact."""
 
     @cached_property
     def _finder(self) -> StationFinder:
@@ -147,6 +180,7 @@ class Calibration:
             "models": [asdict(m) for m in self.models],
             "prior_ratio": self.prior_ratio,
             "prior_band": {k: list(v) for k, v in self.prior_band.items()},
+            "anchoring": asdict(self.anchoring),
         }
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
         return {"id": digest, "created": self.created, **body}
@@ -202,12 +236,117 @@ class Calibration:
             models=models,
             prior_ratio=prior_ratio,
             prior_band=prior_band,
+            anchoring=Anchoring(**data.get("anchoring", {})),
             domain=Domain(**dom),
             period=(data["period"]["start"], data["period"]["end"]),
             created=str(data.get("created", "")),
             method=str(data.get("method", METHOD)),
             version=int(data["version"]),
         )
+
+
+ANCHORS_SCHEMA: Final = "evapo.anchors"
+ANCHORS_VERSION: Final = 1
+
+
+@dataclass
+class Anchors:
+    """Daily held-out errors of a calibration at its reference sites.
+
+    ``residual[i, t]`` is ln(reference / prediction) at ``sites[i]`` on day ``start + t``, the
+    prediction made by the whole calibrated chain of the model over ``families`` fitted without
+    that site (NaN where either is missing). Derived from the reference series, so it lives in
+    its own file, never in the artefact.
+    """
+
+    calibration_id: str
+    families: list[str]
+    sites: list[Site]
+    start: np.datetime64
+    residual: NDArray[np.float32]
+
+    def __post_init__(self) -> None:
+        self.start = self.start.astype("datetime64[D]")
+        if self.residual.shape[0] != len(self.sites):
+            raise CalibrationError(
+                f"anchors: {self.residual.shape[0]} residual rows for {len(self.sites)} sites"
+            )
+
+    @property
+    def end(self) -> np.datetime64:
+        """Last day covered."""
+        return self.start + np.timedelta64(self.residual.shape[1] - 1, "D")
+
+    def rows(self, names: Sequence[str], dates: NDArray[np.datetime64]) -> FloatArray:
+        """Residuals of the named sites on ``dates`` (NaN outside the period) [ln ratio]."""
+        index = {s.name: i for i, s in enumerate(self.sites)}
+        offset = (dates.astype("datetime64[D]") - self.start).astype(np.int64)
+        inside = (offset >= 0) & (offset < self.residual.shape[1])
+        out = np.full((len(names), len(dates)), np.nan)
+        for row, name in enumerate(names):
+            out[row, inside] = self.residual[index[name], offset[inside]]
+        return out
+
+    def save(self, path: Path) -> None:
+        """Write as a NumPy ``.npz`` (no pickled objects)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as fh:
+            np.savez_compressed(
+                fh,
+                schema=np.array(ANCHORS_SCHEMA),
+                version=np.array(ANCHORS_VERSION),
+                calibration_id=np.array(self.calibration_id),
+                families=np.array(self.families),
+                names=np.array([s.name for s in self.sites]),
+                coords=np.array([[s.lat, s.lon, s.elevation_m] for s in self.sites]),
+                start=np.array(str(self.start)),
+                residual=self.residual,
+            )
+
+    @classmethod
+    def load(cls, path: Path) -> Anchors:
+        """Read a file written by :meth:`save`; raises :class:`CalibrationError`."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if str(data["schema"]) != ANCHORS_SCHEMA:
+                    raise CalibrationError(f"{path}: not an anchors file")
+                if int(data["version"]) != ANCHORS_VERSION:
+                    raise CalibrationError(
+                        f"{path}: this Evapo reads anchors version {ANCHORS_VERSION}, "
+                        f"got {int(data['version'])}"
+                    )
+                sites = [
+                    Site(str(n), float(c[0]), float(c[1]), float(c[2]))
+                    for n, c in zip(data["names"], data["coords"], strict=True)
+                ]
+                return cls(
+                    calibration_id=str(data["calibration_id"]),
+                    families=[str(f) for f in data["families"]],
+                    sites=sites,
+                    start=np.datetime64(str(data["start"]), "D"),
+                    residual=np.asarray(data["residual"], dtype=np.float32),
+                )
+        except CalibrationError:
+            raise
+        except FileNotFoundError as exc:
+            raise CalibrationError(f"anchors file not found: {path}") from exc
+        except (OSError, KeyError, ValueError) as exc:
+            raise CalibrationError(f"{path}: unreadable anchors file ({exc})") from exc
+
+
+def attach_anchors(calibration: Calibration, anchors: Anchors) -> Calibration:
+    """The calibration with ``anchors``, after checking they were made with it."""
+    if anchors.calibration_id != calibration.id:
+        raise CalibrationError(
+            f"anchors were made with calibration {anchors.calibration_id}, "
+            f"not {calibration.id}: rebuild them with `evapo calibrate --anchors`"
+        )
+    known = {s.name for s in calibration.sites}
+    unknown = [s.name for s in anchors.sites if s.name not in known]
+    if unknown:
+        raise CalibrationError(f"anchors: sites not in the calibration: {unknown}")
+    calibration.anchors = anchors
+    return calibration
 
 
 def save_calibration(calibration: Calibration, path: Path) -> None:
@@ -292,12 +431,13 @@ def _fit_model(
     *,
     length_scale_km: float,
     prior_strength: float,
-) -> LinearModel:
+) -> tuple[LinearModel, list[FloatArray]]:
     """Pooled least squares over all sites, plus held-out-site statistics.
 
     Every statistic (site ratios, anomaly scale, band quantiles, RMSE) comes from predictions of
     a site by a model fitted without it; the band is measured on the whole prediction chain
-    (model, local correction from the other sites, variance preservation).
+    (model, local correction from the other sites, variance preservation). Also returns each
+    site's held-out daily residual ln(reference / chain prediction).
     """
     normal = []
     for d in designs:
@@ -342,6 +482,7 @@ def _fit_model(
     sq_err: list[FloatArray] = []
     truths: list[FloatArray] = []
     mm: list[NDArray[np.intp]] = []
+    residuals: list[FloatArray] = []
     for k, d in enumerate(designs):
         neighbours = [
             (
@@ -356,6 +497,8 @@ def _fit_model(
         )
         pred = fusion.inflate_anomalies(held[k] * adj[months[k]], anomaly_scale)
         ok = np.isfinite(pred) & (pred > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            residuals.append(np.where(ok & (d.truth > 0), np.log(d.truth / pred), np.nan))
         ratios.append(d.truth[ok] / pred[ok])
         sq_err.append((d.truth[ok] - pred[ok]) ** 2)
         truths.append(d.truth[ok])
@@ -375,7 +518,7 @@ def _fit_model(
         q05.append(float(np.quantile(r[sel], 0.05)))
         q95.append(float(np.quantile(r[sel], 0.95)))
         rel.append(float(np.sqrt(se[sel].mean()) / yy[sel].mean()))
-    return LinearModel(
+    model = LinearModel(
         families=list(families),
         coef=[float(v) for v in coef],
         ratio_q05=q05,
@@ -385,6 +528,50 @@ def _fit_model(
         anomaly_scale=anomaly_scale,
         n_days=len(yy),
     )
+    return model, residuals
+
+
+def _anchors(
+    designs: Sequence[SiteDesign], residuals: Sequence[FloatArray], families: Sequence[str]
+) -> Anchors:
+    """The sites' residual series on one daily axis (id left empty for the caller to set)."""
+    start = min(d.dates[0] for d in designs).astype("datetime64[D]")
+    end = max(d.dates[-1] for d in designs).astype("datetime64[D]")
+    matrix = np.full((len(designs), int((end - start).astype(np.int64)) + 1), np.nan, np.float32)
+    for row, (d, r) in enumerate(zip(designs, residuals, strict=True)):
+        matrix[row, (d.dates.astype("datetime64[D]") - start).astype(np.int64)] = r
+    return Anchors("", list(families), [d.site for d in designs], start, matrix)
+
+
+def fit_anchoring(anchors: Anchors, min_days: int = 365) -> Anchoring:
+    """The error correlation model, by least squares on every pair of sites' correlations.
+
+    For each range on a log grid (25-2000 km) the best sill has a closed form; the pair
+    (sill <= 0.95, range) with the least squared misfit wins. Pairs sharing fewer than
+    ``min_days`` days are left out; with fewer than :data:`MIN_ANCHOR_PAIRS` pairs the sill is
+    0 (no anchoring): with few sites, each held-out model is fitted on the very sites it is
+    compared with, which makes their errors anti-correlated whatever the distance.
+    """
+    dist, corr = [], []
+    for i, j in combinations(range(len(anchors.sites)), 2):
+        a, b = anchors.residual[i], anchors.residual[j]
+        ok = np.isfinite(a) & np.isfinite(b)
+        if ok.sum() < min_days:
+            continue
+        si, sj = anchors.sites[i], anchors.sites[j]
+        dist.append(great_circle_km(si.lat, si.lon, sj.lat, sj.lon))
+        corr.append(float(np.corrcoef(a[ok], b[ok])[0, 1]))
+    if len(dist) < MIN_ANCHOR_PAIRS:
+        return Anchoring(pairs=len(dist))
+    d, c = np.array(dist), np.array(corr)
+    best = (math.inf, Anchoring())
+    for range_km in np.geomspace(25.0, 2000.0, 60):
+        shape = np.exp(-d / range_km)
+        sill = float(np.clip((shape @ c) / (shape @ shape), 0.0, MAX_SILL))
+        misfit = float(((c - sill * shape) ** 2).sum())
+        if misfit < best[0]:
+            best = (misfit, Anchoring(sill=sill, range_km=float(range_km), pairs=len(d)))
+    return best[1]
 
 
 def fit_from_designs(
@@ -393,8 +580,12 @@ def fit_from_designs(
     radius_km: float = DEFAULT_RADIUS_KM,
     length_scale_km: float = DEFAULT_LENGTH_SCALE_KM,
     prior_strength: float = DEFAULT_PRIOR_STRENGTH,
+    anchored: bool = True,
 ) -> Calibration:
-    """Learn a calibration from prepared site designs (one model per subset of families)."""
+    """Learn a calibration from prepared site designs (one model per subset of families).
+
+    With ``anchored``, the calibration carries its :class:`Anchors` (not saved in the artefact).
+    """
     if not designs:
         raise CalibrationError("reference: no site to learn from")
     present = sorted(set.intersection(*(set(d.families) for d in designs)))
@@ -403,11 +594,13 @@ def fit_from_designs(
             "reference: no source family is present at every site "
             f"(known families: {sorted(fusion.FAMILY_SOURCES)})"
         )
-    models = [
+    fitted = [
         _fit_model(designs, subset, length_scale_km=length_scale_km, prior_strength=prior_strength)
         for size in range(len(present), 0, -1)
         for subset in combinations(present, size)
     ]
+    models = [model for model, _ in fitted]
+    anchors = _anchors(designs, fitted[0][1], models[0].families)
     prior_ratio: dict[str, float] = {}
     prior_band: dict[str, tuple[float, float]] = {}
     for family in present:
@@ -439,9 +632,14 @@ def fit_from_designs(
         ),
         period=(start, end),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
+        # The richest model's errors: the one used wherever the reference period has all sources.
+        anchoring=fit_anchoring(anchors),
     )
+    if anchored:
+        anchors.calibration_id = cal.id
+        cal.anchors = anchors
     get_logger(__name__).info(
-        "calibration_fitted", sites=len(designs), models=len(models), id=cal.id
+        "calibration_fitted", sites=len(designs), models=len(models), id=cal.id, anchored=anchored
     )
     return cal
 
@@ -452,11 +650,13 @@ def fit_calibration(
     radius_km: float = DEFAULT_RADIUS_KM,
     length_scale_km: float = DEFAULT_LENGTH_SCALE_KM,
     prior_strength: float = DEFAULT_PRIOR_STRENGTH,
+    anchored: bool = True,
 ) -> Calibration:
-    """Learn a calibration from reference sites."""
+    """Learn a calibration (with its anchors when ``anchored``) from reference sites."""
     return fit_from_designs(
         [site_design(s) for s in sites],
         radius_km=radius_km,
         length_scale_km=length_scale_km,
         prior_strength=prior_strength,
+        anchored=anchored,
     )

@@ -218,6 +218,13 @@ def calibrate(
             "--radius-km", help="Distance to the nearest site beyond which it does not apply."
         ),
     ] = 800.0,
+    anchors: Annotated[
+        Path | None,
+        typer.Option(
+            "--anchors",
+            help="Also write the sites' daily held-out errors here (.npz), for anchors_path.",
+        ),
+    ] = None,
 ) -> None:
     """Learn a calibration artefact from a reference folder."""
     from evapo.calibration import CalibrationError, fit_calibration, save_calibration
@@ -226,7 +233,9 @@ def calibrate(
 
     configure_logging("WARNING", json=False)
     try:
-        cal = fit_calibration(read_reference(reference), radius_km=radius_km)
+        cal = fit_calibration(
+            read_reference(reference), radius_km=radius_km, anchored=anchors is not None
+        )
     except (ReferenceError, CalibrationError) as exc:
         typer.echo(f"evapo calibrate: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -235,6 +244,12 @@ def calibrate(
         f"calibration {cal.id}: {len(cal.sites)} sites, {cal.period[0]}..{cal.period[1]}, "
         f"{len(cal.models)} models -> {output}"
     )
+    if anchors is not None and cal.anchors is not None:
+        cal.anchors.save(anchors)
+        typer.echo(
+            f"anchors: {len(cal.anchors.sites)} sites, {cal.anchors.start}..{cal.anchors.end} "
+            f"-> {anchors}"
+        )
 
 
 @app.command()

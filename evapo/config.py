@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     """Longest date range of one job [days]."""
     calibration_path: Path | None = None
     """Calibration artefact; the packaged default is used when unset."""
+    anchors_path: Path | None = None
+    """Anchors made with that artefact (``evapo calibrate --anchors``): days inside their period
+    near their sites are corrected with the same day's reference. None: the artefact alone."""
     ws_heartbeat_s: float = Field(15.0, gt=0, le=3600)
     """Seconds without an event before a WebSocket sends HEARTBEAT."""
     cancel_poll_s: float = Field(0.5, gt=0, le=60)

@@ -58,6 +58,8 @@ class Flag(IntFlag):
     """The day is a forecast, not an observation or reanalysis."""
     ETO_MISSING = 1 << 12
     """ET0 could not be computed for the day."""
+    ANCHORED = 1 << 13
+    """Corrected with the same day's reference at nearby reference sites (calibration anchors)."""
 
 
 _FLAG_LABELS: Final[dict[Flag, str]] = {
@@ -74,6 +76,7 @@ _FLAG_LABELS: Final[dict[Flag, str]] = {
     Flag.UNCALIBRATED: "uncalibrated",
     Flag.FORECAST: "forecast",
     Flag.ETO_MISSING: "eto:missing",
+    Flag.ANCHORED: "anchored",
 }
 
 

@@ -133,18 +133,34 @@ async def _job_loop_services(parent: Services) -> AsyncIterator[Execute]:
 def _calibration(settings: Settings) -> Calibration | None:
     """The configured artefact (errors if it is broken); without one, the packaged default.
 
-    When no packaged default is installed, fusion runs with its documented default priors and
-    flags every day UNCALIBRATED; a warning says so.
+    With ``anchors_path``, the anchors are attached (errors if they were made with another
+    artefact). When no packaged default is installed, fusion runs with its documented default
+    priors and flags every day UNCALIBRATED; a warning says so.
     """
-    from evapo.calibration import CalibrationError, default_calibration_path, load_calibration
+    from evapo.calibration import (
+        Anchors,
+        CalibrationError,
+        attach_anchors,
+        default_calibration_path,
+        load_calibration,
+    )
 
     if settings.calibration_path is None and not default_calibration_path().is_file():
+        if settings.anchors_path is not None:
+            raise CalibrationError("anchors_path: no calibration artefact to anchor")
         log.warning("calibration_missing", path=str(default_calibration_path()))
         return None
     try:
-        return load_calibration(settings.calibration_path)
+        calibration = load_calibration(settings.calibration_path)
     except CalibrationError as exc:
         raise CalibrationError(f"calibration_path: {exc}") from exc
+    if settings.anchors_path is not None:
+        try:
+            attach_anchors(calibration, Anchors.load(settings.anchors_path))
+        except CalibrationError as exc:
+            raise CalibrationError(f"anchors_path: {exc}") from exc
+        log.info("anchors_loaded", path=str(settings.anchors_path), calibration=calibration.id)
+    return calibration
 
 
 async def open_services(settings: Settings, *, runner: bool = True) -> Services:

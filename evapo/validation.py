@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -29,7 +29,7 @@ from evapo.calibration import (
 from evapo.logging import get_logger
 from evapo.schema import DailySeries, Flag, FloatArray
 from evapo.science import fao56
-from evapo.science.fusion import fuse_point
+from evapo.science.fusion import FusedSeries, fuse_point
 from evapo.science.metrics import SCORES, mean_scores, score
 from evapo.science.stations import Site
 
@@ -203,6 +203,8 @@ class CityPrediction:
 #: Source whose plain monthly bias correction is reported as a baseline.
 BASELINE_SOURCE: Final = "nasa_power"
 BASELINE_METHOD: Final = "nasa_power_monthly_bias"
+UNANCHORED_METHOD: Final = "evapo_artefact_only"
+"""Evapo with the artefact alone (no same-day anchoring), as the service runs without anchors."""
 
 
 def monthly_bias_ratios(designs: Sequence[SiteDesign], family: str = BASELINE_SOURCE) -> FloatArray:
@@ -230,14 +232,22 @@ def predict_city(
     """Evapo's fused ET0 and every comparison method for one city, from its sources only.
 
     With ``monthly_ratios`` (12 values, learned on other cities), the baseline
-    :data:`BASELINE_METHOD` (NASA POWER FAO-56 times the month's ratio) is added.
+    :data:`BASELINE_METHOD` (NASA POWER FAO-56 times the month's ratio) is added; with
+    anchors on the calibration, also :data:`UNANCHORED_METHOD`.
     """
-    fused = fuse_point(
-        sources, lat=site.lat, lon=site.lon, elevation_m=site.elevation_m, calibration=calibration
-    )
+
+    def fuse(cal: Calibration | None) -> FusedSeries:
+        return fuse_point(
+            sources, lat=site.lat, lon=site.lon, elevation_m=site.elevation_m, calibration=cal
+        )
+
+    fused = fuse(calibration)
     methods: dict[str, tuple[FloatArray, FloatArray | None, FloatArray | None]] = {
         "evapo": (fused.eto, fused.eto_lo, fused.eto_hi)
     }
+    if calibration is not None and calibration.anchors is not None:
+        alone = fuse(replace(calibration, anchors=None))
+        methods[UNANCHORED_METHOD] = (alone.eto, alone.eto_lo, alone.eto_hi)
     for name, eto in fused.per_source_eto.items():
         methods[name] = (eto, None, None)
     stack = np.array(list(fused.per_source_eto.values()))
@@ -316,7 +326,11 @@ def validate_split(
             progress(name)
     result = _collect(per_city)
     result["mode"] = "split"
-    result["calibration"] = {"id": calibration.id, "sites": [s.name for s in calibration.sites]}
+    result["calibration"] = {
+        "id": calibration.id,
+        "sites": [s.name for s in calibration.sites],
+        "anchoring": asdict(calibration.anchoring),
+    }
     return result
 
 

@@ -37,6 +37,7 @@ from evapo.logging import get_logger
 from evapo.schema import COLUMNS, DailySeries, Flag, FloatArray, flag_labels
 from evapo.science.asce import MethodChoice, reference_et
 from evapo.science.daily import EtoResult
+from evapo.science.stations import great_circle_km
 
 if TYPE_CHECKING:
     from evapo.calibration import Calibration, LinearModel
@@ -417,6 +418,47 @@ def local_ratio(
     return num / den, [g / den for g in g_all]
 
 
+def residual_correlation(distance_km: FloatArray, sill: float, range_km: float) -> FloatArray:
+    """Correlation of two sites' daily errors ``distance_km`` apart: ``sill exp(-d / range)``."""
+    return np.asarray(sill * np.exp(-np.asarray(distance_km) / range_km), dtype=np.float64)
+
+
+def anchor_correction(
+    distances_km: FloatArray,
+    pair_km: FloatArray,
+    residuals: FloatArray,
+    *,
+    sill: float,
+    range_km: float,
+) -> tuple[FloatArray, FloatArray]:
+    """Same-day correction [ln ratio] at a point, and the share of error variance it explains.
+
+    Simple kriging (optimal interpolation) of the sites' errors ``residuals`` (sites, days),
+    ln(reference / prediction), with the correlation model :func:`residual_correlation` (1 on
+    the diagonal): weights ``C^-1 c0`` where ``C`` holds the sites' correlations (``pair_km``
+    apart) and ``c0`` their correlations with the point (``distances_km`` away). Per day only
+    the sites with a value count; the explained share ``c0 . w`` is 0 when none does.
+    """
+    n = residuals.shape[1]
+    correction = np.zeros(n)
+    explained = np.zeros(n)
+    if sill <= 0.0 or residuals.shape[0] == 0:
+        return correction, explained
+    c0 = residual_correlation(distances_km, sill, range_km)
+    cov = residual_correlation(pair_km, sill, range_km)
+    np.fill_diagonal(cov, 1.0)
+    have = np.isfinite(residuals)
+    patterns, day_pattern = np.unique(have.T, axis=0, return_inverse=True)
+    for k, used in enumerate(patterns):
+        days = day_pattern.ravel() == k
+        if not used.any():
+            continue
+        w = np.linalg.solve(cov[np.ix_(used, used)], c0[used])
+        correction[days] = w @ residuals[np.ix_(used, days)]
+        explained[days] = float(c0[used] @ w)
+    return correction, explained
+
+
 # --- Fusion ------------------------------------------------------------------------------------
 
 
@@ -428,6 +470,7 @@ class _Estimate:
     hi_ratio: FloatArray
     sources: list[NDArray[np.bool_]]  # per contributing source name: days it contributed
     names: list[str]
+    anchored: NDArray[np.bool_] | None = None  # days corrected with the reference of the day
 
 
 def _month_index(dates: NDArray[np.datetime64]) -> NDArray[np.intp]:
@@ -450,6 +493,27 @@ def _local_adjustment(
         if w >= MIN_REPORTED_WEIGHT
     ]
     return ratio, used
+
+
+def _anchoring(
+    calibration: Calibration, dates: NDArray[np.datetime64], lat: float, lon: float
+) -> tuple[FloatArray, FloatArray] | None:
+    """The anchors' correction and explained share at a point (None without anchors near it)."""
+    anchors = calibration.anchors
+    if anchors is None:
+        return None
+    known = {s.name for s in anchors.sites}
+    matches = [m for m in calibration.finder().within(lat, lon) if m.site.name in known]
+    if not matches:
+        return None
+    sites = [m.site for m in matches]
+    return anchor_correction(
+        np.array([m.distance_km for m in matches]),
+        np.array([[great_circle_km(a.lat, a.lon, b.lat, b.lon) for b in sites] for a in sites]),
+        anchors.rows([s.name for s in sites], dates),
+        sill=calibration.anchoring.sill,
+        range_km=calibration.anchoring.range_km,
+    )
 
 
 def _calibrated_estimate(
@@ -501,10 +565,20 @@ def _calibrated_estimate(
         return None, [], []
     pivot = moving_mean(value)
     value = np.maximum(pivot + scale * (value - pivot), 0.0)
+    anchored = np.zeros(n, bool)
+    anchoring = _anchoring(calibration, dates, lat, lon)
+    if anchoring is not None:
+        # The error left is sqrt(1 - explained) of the unanchored one (in log space).
+        correction, explained = anchoring
+        anchored = (explained > 0) & np.isfinite(value)
+        narrow = np.where(anchored, np.sqrt(np.clip(1.0 - explained, 0.0, 1.0)), 1.0)
+        value = np.where(anchored, value * np.exp(correction), value)
+        lo, hi = lo**narrow, hi**narrow
+        rel_rmse = rel_rmse * narrow
     variance = (rel_rmse * np.maximum(value, 0.1)) ** 2
     names = list(contrib)
     return (
-        _Estimate(value, variance, lo, hi, [contrib[k] for k in names], names),
+        _Estimate(value, variance, lo, hi, [contrib[k] for k in names], names, anchored),
         stations,
         used_models,
     )
@@ -643,10 +717,15 @@ def fuse_point(
 
     weather, flags = _fuse_weather(aligned, results, weights, dates)
     flags[~has_cal] |= np.uint32(Flag.UNCALIBRATED)
+    anchored = estimates[0].anchored if estimates and estimates[0].anchored is not None else None
+    if anchored is not None:
+        flags[anchored] |= np.uint32(Flag.ANCHORED)
     flags[~np.isfinite(fused)] |= np.uint32(Flag.ETO_MISSING)
     weather.lat, weather.lon, weather.elevation_m = lat, lon, elevation_m
     if used_models:
         method = "calibrated-stack[" + ",".join(used_models) + "]+priors"
+        if anchored is not None and anchored.any():
+            method += "+anchors"
     else:
         method = "regional-prior" if prior_applied else "prior-weighted-mean"
     get_logger(__name__).debug(

@@ -38,6 +38,7 @@ METHODS = {
     "mean_of_sources",
     "openmeteo_eto",
     "nasa_power_monthly_bias",
+    "evapo_artefact_only",
 }
 SCORES = {"KGE", "MAE", "R2", "NSE", "RMSE", "PBIAS", "coverage"}
 

@@ -448,7 +448,14 @@ def anchor_correction(
     cov = residual_correlation(pair_km, sill, range_km)
     np.fill_diagonal(cov, 1.0)
     have = np.isfinite(residuals)
-    patterns, day_pattern = np.unique(have.T, axis=0, return_inverse=True)
+    # One solve per set of sites present on a day: days grouped by their packed presence bits.
+    bits = np.ascontiguousarray(np.packbits(have, axis=0).T)
+    keys, day_pattern = np.unique(
+        bits.view(np.dtype((np.void, bits.shape[1]))).ravel(), return_inverse=True
+    )
+    patterns = np.unpackbits(
+        keys.view(np.uint8).reshape(len(keys), -1), axis=1, count=have.shape[0]
+    ).astype(bool)
     for k, used in enumerate(patterns):
         days = day_pattern.ravel() == k
         if not used.any():

@@ -87,10 +87,11 @@ bench-distributed: $(STAMP) services
 run-distributed: $(STAMP)
 	@bash scripts/run-distributed.sh
 
-## calibration: rebuild the packaged default calibration artefact from ../shared reference data
+## calibration: rebuild the packaged default calibration artefact from ../shared reference data,
+## and its anchors in build/anchors.npz (derived daily data: never committed nor packaged)
 calibration: $(STAMP)
 	$(VENV)/bin/evapo calibrate --reference ../shared/data/brazil-eto-validation \
-		-o evapo/data/calibration.json
+		-o evapo/data/calibration.json --anchors build/anchors.npz
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts evapo.db*

@@ -3,10 +3,13 @@
 Reads ``../shared/data/brazil-eto-validation`` (12 cities, 1991-2020) and prints, as the mean of
 per-city scores (KGE, MAE, R2, mean |PBIAS|, and the KGE terms 1-r, |alpha-1|, |beta-1|):
 
-* ``evapo loo`` / ``evapo lro``: the fusion with a calibration learned without the city
-  (leave-one-out) or without its whole region (leave-region-out: south lat < -9.5 deg, west
-  lon < -47 deg, the rest);
-* ``huber loo``: the same chain with the pooled models fitted by Huber IRLS (c = 1.345 robust SD)
+* ``evapo anchored loo`` / ``evapo anchored lro``: the fusion with a calibration learned
+  without the city (leave-one-out) or without its whole region (leave-region-out: south
+  lat < -9.5 deg, west lon < -47 deg, the rest), anchored on the training sites' same-day
+  reference;
+* ``evapo loo`` / ``evapo lro``: the same with the artefact alone (no anchoring);
+* ``huber loo``: the artefact-alone chain with the pooled models fitted by Huber IRLS
+  (c = 1.345 robust SD)
   instead of least squares;
 * ``raw ...``: the pooled two-source linear stack alone (no local correction, no anomaly scale),
   leave-one-out and leave-region-out, with candidate predictors appended: each source's
@@ -197,13 +200,15 @@ def main() -> None:
     west = [k for k, r in enumerate(refs) if r.site.lon < -47.0 and k not in south]
     rest = [k for k in range(n) if k not in south + west]
 
-    def predict(groups: Sequence[Sequence[int]], robust: bool = False) -> dict[int, FloatArray]:
+    def predict(
+        groups: Sequence[Sequence[int]], robust: bool = False, anchored: bool = False
+    ) -> dict[int, FloatArray]:
         out = {}
         for group in groups:
             train = [d for j, d in enumerate(designs) if j not in group]
             if robust:
                 cal_mod._rows = huber_rows(huber_weights(train))  # type: ignore[assignment]
-            calibration = fit_from_designs(train)
+            calibration = fit_from_designs(train, anchored=anchored)
             for k in group:
                 site = refs[k].site
                 out[k] = fuse_point(
@@ -215,6 +220,10 @@ def main() -> None:
                 ).eto
         return out
 
+    for folds, groups in (("loo", [[k] for k in range(n)]), ("lro", [south, west, rest])):
+        anchored = predict(groups, anchored=True)
+        rows = [terms(anchored[k], refs[k].truth) for k in range(n)]
+        print(line(f"evapo anchored {folds}", rows), flush=True)
     loo = predict([[k] for k in range(n)])
     print(line("evapo loo", [terms(loo[k], refs[k].truth) for k in range(n)]), flush=True)
     lro = predict([south, west, rest])

@@ -9,8 +9,7 @@ per-city scores (KGE, MAE, R2, mean |PBIAS|, and the KGE terms 1-r, |alpha-1|, |
   reference;
 * ``evapo loo`` / ``evapo lro``: the same with the artefact alone (no anchoring);
 * ``huber loo``: the artefact-alone chain with the pooled models fitted by Huber IRLS
-  (c = 1.345 robust SD)
-  instead of least squares;
+  (c = 1.345 robust SD) instead of least squares;
 * ``raw ...``: the pooled two-source linear stack alone (no local correction, no anomaly scale),
   leave-one-out and leave-region-out, with candidate predictors appended: each source's
   precipitation, Open-Meteo's own ET0 (the ``open_meteo_eto`` folder), site elevation, a

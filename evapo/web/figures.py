@@ -131,6 +131,8 @@ def _cards(values: dict[str, float | None], summary: dict[str, Any], lang: str) 
         notes.append(t(lang, "method_tall_hint"))
     elif "calibrated" in summary:
         notes.append(t(lang, "calibrated" if summary["calibrated"] else "uncalibrated"))
+        if summary["calibrated"] and str(summary.get("method", "")).endswith("+anchors"):
+            notes.append(t(lang, "anchored"))
     sources = summary.get("sources")
     if isinstance(sources, list | tuple) and sources:
         names = ", ".join(source_label(str(s)) for s in sources)

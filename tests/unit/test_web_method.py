@@ -167,6 +167,18 @@ def test_tall_results_say_why_they_are_not_bias_corrected() -> None:
     assert result_view(grass, "en").cards[-1].children.startswith("Not bias-corrected")
 
 
+def test_anchored_results_say_so() -> None:
+    rows = [{"date": "2020-01-01", "eto_mm": 5.5, "flags": ["anchored"]}]
+    method = "calibrated-stack[nasa_power+openmeteo]+priors"
+    summary = {"eto_method": "fao56", "calibrated": True, "method": method + "+anchors"}
+    notes = result_view({"summary": summary, "rows": rows}, "en").cards[-1].children
+    assert notes.startswith("Bias-corrected · anchored to the same day's reference")
+    pt = result_view({"summary": summary, "rows": rows}, "pt").cards[-1].children
+    assert "ancorado" in pt
+    plain = {"summary": summary | {"method": method}, "rows": rows}
+    assert "anchored" not in result_view(plain, "en").cards[-1].children
+
+
 def test_recent_jobs_name_their_method() -> None:
     job = {
         "job_id": "j2",

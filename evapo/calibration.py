@@ -543,23 +543,27 @@ def _anchors(
     return Anchors("", list(families), [d.site for d in designs], start, matrix)
 
 
-def fit_anchoring(anchors: Anchors, min_days: int = 365) -> Anchoring:
-    """The error correlation model, by least squares on every pair of sites' correlations.
+def fit_anchoring(
+    anchors: Anchors, *, max_km: float = DEFAULT_RADIUS_KM, min_days: int = 365
+) -> Anchoring:
+    """The error correlation model, by least squares on the correlations of pairs of sites.
 
     For each range on a log grid (25-2000 km) the best sill has a closed form; the pair
-    (sill <= 0.95, range) with the least squared misfit wins. Pairs sharing fewer than
-    ``min_days`` days are left out; with fewer than :data:`MIN_ANCHOR_PAIRS` pairs the sill is
+    (sill <= 0.95, range) with the least squared misfit wins. Only pairs at most ``max_km``
+    apart (the domain radius, beyond which sites never anchor a point) sharing at least
+    ``min_days`` days count; with fewer than :data:`MIN_ANCHOR_PAIRS` pairs the sill is
     0 (no anchoring): with few sites, each held-out model is fitted on the very sites it is
     compared with, which makes their errors anti-correlated whatever the distance.
     """
     dist, corr = [], []
     for i, j in combinations(range(len(anchors.sites)), 2):
+        si, sj = anchors.sites[i], anchors.sites[j]
+        km = great_circle_km(si.lat, si.lon, sj.lat, sj.lon)
         a, b = anchors.residual[i], anchors.residual[j]
         ok = np.isfinite(a) & np.isfinite(b)
-        if ok.sum() < min_days:
+        if km > max_km or ok.sum() < min_days:
             continue
-        si, sj = anchors.sites[i], anchors.sites[j]
-        dist.append(great_circle_km(si.lat, si.lon, sj.lat, sj.lon))
+        dist.append(km)
         corr.append(float(np.corrcoef(a[ok], b[ok])[0, 1]))
     if len(dist) < MIN_ANCHOR_PAIRS:
         return Anchoring(pairs=len(dist))
@@ -633,7 +637,7 @@ def fit_from_designs(
         period=(start, end),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         # The richest model's errors: the one used wherever the reference period has all sources.
-        anchoring=fit_anchoring(anchors),
+        anchoring=fit_anchoring(anchors, max_km=radius_km),
     )
     if anchored:
         anchors.calibration_id = cal.id

@@ -81,6 +81,8 @@ Z90: Final = 1.6448536269514722
 """Standard normal quantile of 0.95, for the 90 % prior band [-]."""
 MIN_REPORTED_WEIGHT: Final = 1e-3
 """Reference sites with a smaller weight in the local correction are not listed [-]."""
+MAX_ANCHOR_SITES: Final = 24
+"""Nearest reference sites whose errors are kriged to a point (farther ones add nothing)."""
 ANOMALY_WINDOW_DAYS: Final = 31
 """Window of the moving mean around which day-to-day anomalies are rescaled [day]."""
 FAO56_CHOICE: Final = MethodChoice()
@@ -511,6 +513,7 @@ def _anchoring(
         return None
     known = {s.name for s in anchors.sites}
     matches = [m for m in calibration.finder().within(lat, lon) if m.site.name in known]
+    matches = matches[:MAX_ANCHOR_SITES]
     if not matches:
         return None
     sites = [m.site for m in matches]

@@ -16,6 +16,7 @@ from evapo.calibration import (
     Anchors,
     Calibration,
     CalibrationError,
+    Domain,
     attach_anchors,
     fit_anchoring,
     fit_calibration,
@@ -25,6 +26,7 @@ from evapo.calibration import (
 from evapo.cli import app
 from evapo.config import Settings
 from evapo.schema import Flag
+from evapo.science import fusion
 from evapo.science.fusion import anchor_correction, fuse_point, residual_correlation
 from evapo.science.stations import Site, great_circle_km
 from evapo.services import _calibration
@@ -290,3 +292,42 @@ def test_saved_artefact_and_anchors_predict_like_the_fitted_ones(
     np.testing.assert_allclose(b.eto, a.eto, rtol=1e-6)
     np.testing.assert_allclose(b.eto_hi, a.eto_hi, rtol=1e-6)
     np.testing.assert_array_equal(b.flags, a.flags)
+
+
+def test_only_pairs_within_reach_and_the_nearest_sites_count() -> None:
+    rng = np.random.default_rng(3)
+    sites = [Site(f"s{k}", -10.0 + 0.3 * (k // 6), -45.0 + 0.3 * (k % 6)) for k in range(30)]
+    res = rng.normal(0.0, 0.1, (30, 400)).astype(np.float32)
+    anchors = Anchors("", ["nasa_power"], sites, np.datetime64("2000-01-01"), res)
+    assert fit_anchoring(anchors, min_days=100).pairs == 435
+    close = sum(
+        great_circle_km(a.lat, a.lon, b.lat, b.lon) <= 100.0
+        for k, a in enumerate(sites)
+        for b in sites[k + 1 :]
+    )
+    assert 0 < close < 435
+    assert fit_anchoring(anchors, max_km=100.0, min_days=100).pairs == close
+    # At a point, only the nearest MAX_ANCHOR_SITES sites are kriged.
+    cal = Calibration(
+        sites=sites,
+        models=[],
+        domain=Domain(),
+        period=("2000-01-01", "2001-02-03"),
+        anchoring=Anchoring(sill=0.8, range_km=200.0, pairs=435),
+    )
+    cal.anchors = anchors
+    dates = anchors.start + np.arange(400)
+    got = fusion._anchoring(cal, dates, -9.0, -44.0)
+    assert got is not None
+    nearest = cal.finder().within(-9.0, -44.0)[: fusion.MAX_ANCHOR_SITES]
+    assert len(nearest) == fusion.MAX_ANCHOR_SITES < len(sites)
+    near = [m.site for m in nearest]
+    want = anchor_correction(
+        np.array([m.distance_km for m in nearest]),
+        np.array([[great_circle_km(a.lat, a.lon, b.lat, b.lon) for b in near] for a in near]),
+        anchors.rows([s.name for s in near], dates),
+        sill=0.8,
+        range_km=200.0,
+    )
+    np.testing.assert_allclose(got[0], want[0])
+    np.testing.assert_allclose(got[1], want[1])

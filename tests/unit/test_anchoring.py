@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import structlog
 from typer.testing import CliRunner
@@ -30,7 +31,14 @@ from evapo.science import fusion
 from evapo.science.fusion import anchor_correction, fuse_point, residual_correlation
 from evapo.science.stations import Site, great_circle_km
 from evapo.services import _calibration
-from evapo.validation import read_reference, read_sites, read_sources, read_truth
+from evapo.validation import (
+    predict_folder,
+    read_reference,
+    read_sites,
+    read_sources,
+    read_truth,
+    validate_split,
+)
 
 from ._reference import make_reference
 
@@ -200,12 +208,17 @@ def test_bad_anchor_files_are_explained(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def region(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Calibration:
-    """Every shared city but Barreiras, 1991-2018: a calibration that never saw Barreiras."""
+def region_dir(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every shared city but Barreiras, 1991-2018."""
     cities = [s.name for s in read_sites(shared_data) if s.name != "Barreiras_BA"]
     target = tmp_path_factory.mktemp("region")
-    make_reference(shared_data, target, cities, start="1991-01-01", end="2018-12-31")
-    return fit_calibration(read_reference(target))
+    return make_reference(shared_data, target, cities, start="1991-01-01", end="2018-12-31")
+
+
+@pytest.fixture(scope="module")
+def region(region_dir: Path) -> Calibration:
+    """A calibration, with anchors, that never saw Barreiras."""
+    return fit_calibration(read_reference(region_dir))
 
 
 def test_anchored_days_move_toward_the_reference_and_narrow_the_band(
@@ -331,3 +344,33 @@ def test_only_pairs_within_reach_and_the_nearest_sites_count() -> None:
     )
     np.testing.assert_allclose(got[0], want[0])
     np.testing.assert_allclose(got[1], want[1])
+
+
+def test_an_evaluated_city_never_reaches_the_anchors(
+    region: Calibration, region_dir: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    """Changing the evaluated city's reference moves its scores, never its prediction."""
+    test = make_reference(
+        shared_data, tmp_path / "test", ["Barreiras_BA"], start="2010-01-01", end="2018-12-31"
+    )
+    before = validate_split(region_dir, test)
+    preds = predict_folder(region, test)["Barreiras_BA"].series
+    path = test / "xavier" / "Barreiras_BA.csv"
+    frame = pd.read_csv(path)
+    frame["eto_xavier"] *= 0.9
+    frame.to_csv(path, index=False)
+    after = validate_split(region_dir, test)
+    again = predict_folder(region, test)["Barreiras_BA"].series
+    assert before["calibration"] == after["calibration"]
+    assert before["calibration"]["anchoring"]["sill"] > 0.5
+    for method, (eto, lo, hi) in preds.items():
+        np.testing.assert_array_equal(eto, again[method][0])
+        if lo is not None and hi is not None:
+            np.testing.assert_array_equal(lo, again[method][1])
+            np.testing.assert_array_equal(hi, again[method][2])
+    evapo_before = before["methods"]["evapo"]["cities"]["Barreiras_BA"]
+    evapo_after = after["methods"]["evapo"]["cities"]["Barreiras_BA"]
+    assert evapo_after["PBIAS"] == pytest.approx((100 + evapo_before["PBIAS"]) / 0.9 - 100)
+    # Anchoring is at work here: it beats the artefact alone on this city.
+    alone = before["methods"]["evapo_artefact_only"]["cities"]["Barreiras_BA"]
+    assert evapo_before["MAE"] < alone["MAE"]

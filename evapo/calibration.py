@@ -561,7 +561,7 @@ def fit_anchoring(
         km = great_circle_km(si.lat, si.lon, sj.lat, sj.lon)
         a, b = anchors.residual[i], anchors.residual[j]
         ok = np.isfinite(a) & np.isfinite(b)
-        if km > max_km or ok.sum() < min_days:
+        if km > max_km or ok.sum() < min_days or a[ok].std() == 0 or b[ok].std() == 0:
             continue
         dist.append(km)
         corr.append(float(np.corrcoef(a[ok], b[ok])[0, 1]))

@@ -115,6 +115,11 @@ def test_fit_anchoring_recovers_a_known_correlation_model() -> None:
     assert fit_anchoring(short) == Anchoring()
     few = Anchors("x", [], sites[:5], np.datetime64("2000-01-01"), draws[:5])
     assert fit_anchoring(few) == Anchoring(pairs=10)
+    # A site whose errors never vary has no correlation to give: its pairs are left out.
+    flat = draws.copy()
+    flat[0] = 0.0
+    still = fit_anchoring(Anchors("x", [], sites, np.datetime64("2000-01-01"), flat))
+    assert still.pairs == 21 and still.sill == pytest.approx(0.7, abs=0.05)
 
 
 def test_anchoring_parameters_are_checked() -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 FOLDERS = ("nasa_power", "open_meteo", "xavier", "open_meteo_eto")
+SMALL_CITIES = ["Barreiras_BA", "Sao_Desiderio_BA", "Formosa_do_Rio_Preto_BA"]
+"""Three neighbouring cities (24-130 km apart) of the small reference fixture."""
 
 
 def make_reference(

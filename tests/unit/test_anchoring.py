@@ -40,21 +40,8 @@ from evapo.validation import (
     validate_split,
 )
 
+from ._reference import SMALL_CITIES as CITIES
 from ._reference import make_reference
-
-CITIES = ["Barreiras_BA", "Sao_Desiderio_BA", "Formosa_do_Rio_Preto_BA"]
-
-
-@pytest.fixture(scope="module")
-def reference(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("anchor-ref")
-    return make_reference(shared_data, target, CITIES, start="2015-01-01", end="2016-12-31")
-
-
-@pytest.fixture(scope="module")
-def anchored(reference: Path) -> Calibration:
-    return fit_calibration(read_reference(reference))
-
 
 # --- The kriging arithmetic ----------------------------------------------------------------------
 
@@ -146,11 +133,11 @@ def test_rows_align_dates_and_leave_outside_days_missing() -> None:
 
 
 def test_fit_gives_anchors_of_every_site_without_changing_the_artefact(
-    anchored: Calibration, reference: Path
+    learned: Calibration, small_reference: Path
 ) -> None:
-    anchors = anchored.anchors
+    anchors = learned.anchors
     assert anchors is not None
-    assert anchors.calibration_id == anchored.id
+    assert anchors.calibration_id == learned.id
     assert anchors.families == ["nasa_power", "openmeteo"]
     assert sorted(s.name for s in anchors.sites) == sorted(CITIES)
     assert (anchors.start, anchors.end) == (
@@ -162,36 +149,36 @@ def test_fit_gives_anchors_of_every_site_without_changing_the_artefact(
     assert np.isfinite(res).all()
     assert abs(float(res.mean())) < 0.05 and 0.05 < float(res.std()) < 0.2
     # Three sites are too few to learn how errors correlate: anchoring is off.
-    assert anchored.anchoring == Anchoring(pairs=3)
-    plain = fit_calibration(read_reference(reference), anchored=False)
+    assert learned.anchoring == Anchoring(pairs=3)
+    plain = fit_calibration(read_reference(small_reference), anchored=False)
     assert plain.anchors is None
-    assert plain.id == anchored.id
+    assert plain.id == learned.id
     # The artefact itself holds no daily data.
-    text = json.dumps(anchored.to_dict())
+    text = json.dumps(learned.to_dict())
     assert "residual" not in text and len(text) < 60_000
 
 
 def test_anchors_round_trip_and_must_match_their_calibration(
-    anchored: Calibration, tmp_path: Path
+    learned: Calibration, tmp_path: Path
 ) -> None:
-    assert anchored.anchors is not None
+    assert learned.anchors is not None
     path = tmp_path / "anchors.npz"
-    anchored.anchors.save(path)
+    learned.anchors.save(path)
     loaded = Anchors.load(path)
-    np.testing.assert_array_equal(loaded.residual, anchored.anchors.residual)
-    assert loaded.sites == anchored.anchors.sites
-    assert (loaded.start, loaded.families) == (anchored.anchors.start, anchored.anchors.families)
+    np.testing.assert_array_equal(loaded.residual, learned.anchors.residual)
+    assert loaded.sites == learned.anchors.sites
+    assert (loaded.start, loaded.families) == (learned.anchors.start, learned.anchors.families)
 
     cal_path = tmp_path / "cal.json"
-    save_calibration(anchored, cal_path)
+    save_calibration(learned, cal_path)
     attach_anchors(load_calibration(cal_path), loaded)
-    data = anchored.to_dict()
+    data = learned.to_dict()
     data["anchoring"]["sill"] = 0.1
     other = Calibration.from_dict(data)
     with pytest.raises(CalibrationError, match="made with calibration"):
         attach_anchors(other, loaded)
     stranger = replace(loaded, sites=[*loaded.sites[:-1], Site("Elsewhere", 0.0, 0.0)])
-    stranger.calibration_id = anchored.id
+    stranger.calibration_id = learned.id
     with pytest.raises(CalibrationError, match="Elsewhere"):
         attach_anchors(load_calibration(cal_path), stranger)
 
@@ -258,8 +245,8 @@ def test_anchored_days_move_toward_the_reference_and_narrow_the_band(
     assert 0.85 < covered[inside].mean() < 0.97
 
 
-def test_outside_the_domain_anchors_do_nothing(region: Calibration, reference: Path) -> None:
-    ref = read_reference(reference)[0]
+def test_outside_the_domain_anchors_do_nothing(region: Calibration, small_reference: Path) -> None:
+    ref = read_reference(small_reference)[0]
     kw = {"lat": 48.85, "lon": 2.35, "elevation_m": 35.0}  # Paris
     a = fuse_point(ref.sources, calibration=region, **kw)
     b = fuse_point(ref.sources, calibration=replace(region, anchors=None), **kw)
@@ -271,11 +258,11 @@ def test_outside_the_domain_anchors_do_nothing(region: Calibration, reference: P
 # --- Wiring: command and service -----------------------------------------------------------------
 
 
-def test_cli_writes_anchors_the_service_attaches(reference: Path, tmp_path: Path) -> None:
+def test_cli_writes_anchors_the_service_attaches(small_reference: Path, tmp_path: Path) -> None:
     saved = structlog.get_config()
     try:
         cal_path, anchors_path = tmp_path / "cal.json", tmp_path / "anchors.npz"
-        args = ["calibrate", "--reference", str(reference), "-o", str(cal_path)]
+        args = ["calibrate", "--reference", str(small_reference), "-o", str(cal_path)]
         res = CliRunner().invoke(app, [*args, "--anchors", str(anchors_path)])
     finally:
         structlog.configure(**saved)

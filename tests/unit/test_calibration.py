@@ -22,20 +22,7 @@ from evapo.calibration import (
 from evapo.science.fusion import COMMON_FEATURES, FAMILY_FEATURES, fuse_point
 from evapo.validation import read_reference
 
-from ._reference import make_reference
-
-CITIES = ["Barreiras_BA", "Sao_Desiderio_BA", "Formosa_do_Rio_Preto_BA"]
-
-
-@pytest.fixture(scope="module")
-def small_reference(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("ref")
-    return make_reference(shared_data, target, CITIES, start="2015-01-01", end="2016-12-31")
-
-
-@pytest.fixture(scope="module")
-def learned(small_reference: Path) -> Calibration:
-    return fit_calibration(read_reference(small_reference))
+from ._reference import SMALL_CITIES as CITIES
 
 
 def test_learned_artefact_describes_its_training(learned: Calibration) -> None:

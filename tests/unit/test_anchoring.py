@@ -366,3 +366,18 @@ def test_an_evaluated_city_never_reaches_the_anchors(
     # Anchoring is at work here: it beats the artefact alone on this city.
     alone = before["methods"]["evapo_artefact_only"]["cities"]["Barreiras_BA"]
     assert evapo_before["MAE"] < alone["MAE"]
+
+
+def test_one_source_is_anchored_too(region: Calibration, shared_data: Path) -> None:
+    """Days fused by a one-family model are anchored on the same errors, and come closer."""
+    site = next(s for s in read_sites(shared_data) if s.name == "Barreiras_BA")
+    sources = {"openmeteo_archive": read_sources(shared_data, site)["openmeteo_archive"]}
+    truth = read_truth(shared_data, site, sources["openmeteo_archive"].dates)
+    kw = {"lat": site.lat, "lon": site.lon, "elevation_m": site.elevation_m}
+    with_anchors = fuse_point(sources, calibration=region, **kw)
+    alone = fuse_point(sources, calibration=replace(region, anchors=None), **kw)
+    assert with_anchors.method == "calibrated-stack[openmeteo]+priors+anchors"
+    inside = with_anchors.dates <= np.datetime64("2018-12-31")
+    assert (with_anchors.flags[inside] & Flag.ANCHORED).all()
+    err = np.abs(with_anchors.eto - truth)[inside].mean()
+    assert err < 0.9 * np.abs(alone.eto - truth)[inside].mean()

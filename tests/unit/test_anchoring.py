@@ -381,3 +381,14 @@ def test_one_source_is_anchored_too(region: Calibration, shared_data: Path) -> N
     assert (with_anchors.flags[inside] & Flag.ANCHORED).all()
     err = np.abs(with_anchors.eto - truth)[inside].mean()
     assert err < 0.9 * np.abs(alone.eto - truth)[inside].mean()
+
+
+def test_anchors_without_any_artefact_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import evapo.calibration
+
+    monkeypatch.setattr(evapo.calibration, "default_calibration_path", lambda: tmp_path / "none")
+    assert _calibration(Settings()) is None
+    with pytest.raises(CalibrationError, match="anchors_path: no calibration artefact"):
+        _calibration(Settings(anchors_path=tmp_path / "anchors.npz"))

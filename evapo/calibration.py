@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from evapo.logging import get_logger
 from evapo.schema import DailySeries, FloatArray
 from evapo.science import fusion
-from evapo.science.stations import Site, StationFinder, great_circle_km
+from evapo.science.stations import Site, StationFinder, distance_matrix_km, great_circle_km
 
 SCHEMA: Final = "evapo.calibration"
 SCHEMA_VERSION: Final = 1
@@ -556,9 +556,9 @@ def fit_anchoring(
     compared with, which makes their errors anti-correlated whatever the distance.
     """
     dist, corr = [], []
+    pair_km = distance_matrix_km(anchors.sites)
     for i, j in combinations(range(len(anchors.sites)), 2):
-        si, sj = anchors.sites[i], anchors.sites[j]
-        km = great_circle_km(si.lat, si.lon, sj.lat, sj.lon)
+        km = float(pair_km[i, j])
         a, b = anchors.residual[i], anchors.residual[j]
         ok = np.isfinite(a) & np.isfinite(b)
         if km > max_km or ok.sum() < min_days or a[ok].std() == 0 or b[ok].std() == 0:

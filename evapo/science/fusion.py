@@ -37,7 +37,7 @@ from evapo.logging import get_logger
 from evapo.schema import COLUMNS, DailySeries, Flag, FloatArray, flag_labels
 from evapo.science.asce import MethodChoice, reference_et
 from evapo.science.daily import EtoResult
-from evapo.science.stations import great_circle_km
+from evapo.science.stations import distance_matrix_km
 
 if TYPE_CHECKING:
     from evapo.calibration import Calibration, LinearModel
@@ -519,7 +519,7 @@ def _anchoring(
     sites = [m.site for m in matches]
     return anchor_correction(
         np.array([m.distance_km for m in matches]),
-        np.array([[great_circle_km(a.lat, a.lon, b.lat, b.lon) for b in sites] for a in sites]),
+        distance_matrix_km(sites),
         anchors.rows([s.name for s in sites], dates),
         sill=calibration.anchoring.sill,
         range_km=calibration.anchoring.range_km,

@@ -59,6 +59,11 @@ def great_circle_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float
     return 2.0 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
+def distance_matrix_km(sites: Sequence[Site]) -> FloatArray:
+    """Great-circle distances between every pair of ``sites`` [km] (0 on the diagonal)."""
+    return np.array([[great_circle_km(a.lat, a.lon, b.lat, b.lon) for b in sites] for a in sites])
+
+
 def _chord_to_km(chord: float) -> float:
     """Great-circle distance [km] from the chord between two unit vectors [-]."""
     return 2.0 * EARTH_RADIUS_KM * math.asin(min(1.0, chord / 2.0))

@@ -29,7 +29,7 @@ from evapo.config import Settings
 from evapo.schema import Flag
 from evapo.science import fusion
 from evapo.science.fusion import anchor_correction, fuse_point, residual_correlation
-from evapo.science.stations import Site, great_circle_km
+from evapo.science.stations import Site, distance_matrix_km, great_circle_km
 from evapo.services import _calibration
 from evapo.validation import (
     predict_folder,
@@ -88,7 +88,7 @@ def test_correction_fades_with_distance_and_stops_at_zero_sill() -> None:
 def test_fit_anchoring_recovers_a_known_correlation_model() -> None:
     rng = np.random.default_rng(7)
     sites = [Site(f"s{k}", -10.0 + 0.9 * k, -45.0 + 0.4 * (k % 3)) for k in range(8)]
-    d = np.array([[great_circle_km(a.lat, a.lon, b.lat, b.lon) for b in sites] for a in sites])
+    d = distance_matrix_km(sites)
     cov = residual_correlation(d, 0.7, 250.0)
     np.fill_diagonal(cov, 1.0)
     draws = rng.multivariate_normal(np.zeros(len(sites)), cov * 0.01, size=20_000).T
@@ -329,7 +329,7 @@ def test_only_pairs_within_reach_and_the_nearest_sites_count() -> None:
     near = [m.site for m in nearest]
     want = anchor_correction(
         np.array([m.distance_km for m in nearest]),
-        np.array([[great_circle_km(a.lat, a.lon, b.lat, b.lon) for b in near] for a in near]),
+        distance_matrix_km(near),
         anchors.rows([s.name for s in near], dates),
         sill=0.8,
         range_km=200.0,
